@@ -1,0 +1,93 @@
+"""Bad input, health, metrics and the seed's /send_inference on the mock."""
+
+import aiohttp
+import pytest
+
+
+@pytest.fixture
+async def client(aiohttp_client, mock_server):
+    return await aiohttp_client(mock_server)
+
+
+@pytest.mark.parametrize(
+    "body, param",
+    [
+        (b"{not json", None),
+        (b"[1, 2]", None),
+        (b'{"messages": [{"role": "user", "content": "hi"}]}', "model"),
+        (b'{"model": "m"}', "messages"),
+        (b'{"model": "m", "messages": []}', "messages"),
+        (b'{"model": "m", "messages": "hi"}', "messages"),
+        (b'{"model": "m", "messages": [{"role": "wizard", "content": "hi"}]}', "messages[0].role"),
+        (b'{"model": "m", "messages": [{"role": "user", "content": 5}]}', "messages[0].content"),
+        (b'{"model": "m", "messages": [{"role": "user", "content": "hi"}], "stream": "yes"}', "stream"),
+        (b'{"model": "m", "messages": [{"role": "user", "content": "hi"}], "temperature": "hot"}', "temperature"),
+        (b'{"model": "m", "messages": [{"role": "user", "content": "hi"}], "max_tokens": -1}', "max_tokens"),
+    ],
+)
+async def test_bad_input_is_an_openai_400(client, body, param):
+    resp = await client.post("/v1/chat/completions", data=body, headers={"Content-Type": "application/json"})
+    assert resp.status == 400
+    error = (await resp.json())["error"]
+    assert error["type"] == "invalid_request_error" and error["message"]
+    assert error["param"] == param
+
+
+async def test_unknown_path_and_method_are_openai_errors(client):
+    resp = await client.get("/v1/nothing")
+    assert resp.status == 404 and "error" in await resp.json()
+    resp = await client.get("/v1/chat/completions")
+    assert resp.status == 405 and "error" in await resp.json()
+
+
+async def test_healthz(client):
+    resp = await client.get("/healthz")
+    assert resp.status == 200 and (await resp.json()) == {"status": "ok"}
+
+
+async def test_metrics_count_requests_faults_and_tokens(client):
+    body = {"model": "m", "messages": [{"role": "user", "content": "When is his birthday ?"}]}
+    await client.post("/v1/chat/completions", json=body)
+    await client.post("/v1/chat/completions", json=body, headers={"X-Mock-Fault": "rate_limit"})
+    text = await (await client.get("/metrics")).text()
+    assert 'mock_model_requests_total{endpoint="/v1/chat/completions",status="200"} 1.0' in text
+    assert 'mock_model_requests_total{endpoint="/v1/chat/completions",status="429"} 1.0' in text
+    assert 'mock_model_faults_injected_total{kind="rate_limit"} 1.0' in text
+    assert 'mock_model_tokens_total{kind="completion"}' in text
+
+
+def seed_body(model="mock-gpt-model-0701", sample=True, number=4, custom=False, question="Tell me more about his hobbies ?"):
+    return {"model": {"model_name": model},
+            "inference": {"sample_question": {"status": sample, "selected_question": number},
+                          "custom_question": {"status": custom, "your_question": question}}}
+
+
+async def test_send_inference_with_a_sample_question(client):
+    resp = await client.post("/send_inference", json=seed_body())
+    assert resp.status == 200
+    body = await resp.json()
+    assert body["model_name"] == "mock-gpt-model-0701"
+    assert body["response"]["your_question"] == "How many programming languages has Louis employed in his projects?"
+    assert "Java" in body["response"]["response"]
+
+
+async def test_send_inference_with_a_custom_question_and_the_short_form(client):
+    body = await (await client.post("/send_inference", json=seed_body(sample=False, custom=True))).json()
+    assert body["response"]["your_question"] == "Tell me more about his hobbies ?"
+    short = await (await client.post("/send_inference", json={"prompt": "When is his birthday ?"})).json()
+    assert "1998" in short["response"]["response"]
+
+
+@pytest.mark.parametrize(
+    "body, fragment",
+    [
+        (seed_body(sample=True, custom=True), "either make custom question"),
+        (seed_body(sample=False, custom=False), "either make custom question"),
+        (seed_body(number=100), "valid question number range from 1 to 10"),
+        (seed_body(number="four"), "must be an integer"),
+    ],
+)
+async def test_send_inference_errors(client, body, fragment):
+    resp = await client.post("/send_inference", json=body)
+    assert resp.status == 400
+    assert fragment in (await resp.json())["error"]["message"]

@@ -1,0 +1,151 @@
+"""Every fault the mock can inject, as a client sees it."""
+
+import asyncio
+import time
+
+import aiohttp
+import openai
+import pytest
+
+from fixtures.mock_servers import mock_base_url
+
+BODY = {"model": "mock-gpt-model-0701", "messages": [{"role": "user", "content": "When is his birthday ?"}]}
+
+
+@pytest.fixture
+async def session():
+    async with aiohttp.ClientSession() as s:
+        yield s
+
+
+@pytest.fixture
+async def sdk(mock_server):
+    async with openai.AsyncOpenAI(base_url=mock_base_url(mock_server), api_key="x", max_retries=0) as c:
+        yield c
+
+
+async def post(session, server, headers, stream=False):
+    return await session.post(server.make_url("/v1/chat/completions"), json={**BODY, "stream": stream},
+                              headers=headers)
+
+
+async def test_status_fault_returns_an_openai_error(sdk):
+    with pytest.raises(openai.InternalServerError) as err:
+        await sdk.chat.completions.create(**BODY, extra_headers={"X-Mock-Fault": "status", "X-Mock-Status": "503"})
+    assert err.value.status_code == 503
+    assert err.value.body["code"] == "service_unavailable"
+
+
+async def test_rate_limit_sends_retry_after(session, mock_server):
+    resp = await post(session, mock_server, {"X-Mock-Fault": "rate_limit", "X-Mock-Retry-After": "2"})
+    assert resp.status == 429 and resp.headers["Retry-After"] == "2"
+    assert (await resp.json())["error"]["code"] == "rate_limit_exceeded"
+
+
+async def test_context_length_is_a_400_with_its_code(sdk):
+    with pytest.raises(openai.BadRequestError) as err:
+        await sdk.chat.completions.create(**BODY, extra_headers={"X-Mock-Fault": "context_length"})
+    assert err.value.code == "context_length_exceeded"
+
+
+async def test_stall_before_headers_times_a_client_out(session, mock_server):
+    with pytest.raises(asyncio.TimeoutError):
+        await session.post(mock_server.make_url("/v1/chat/completions"), json=BODY,
+                           headers={"X-Mock-Fault": "stall_headers", "X-Mock-Stall-Ms": "2000"},
+                           timeout=aiohttp.ClientTimeout(total=0.3))
+
+
+async def test_stall_mid_stream_pauses_after_n_chunks(session, mock_server):
+    resp = await post(session, mock_server, {"X-Mock-Fault": "stall_stream", "X-Mock-Fault-After": "2",
+                                             "X-Mock-Stall-Ms": "400"}, stream=True)
+    started = time.monotonic()
+    first = await resp.content.readuntil(b"\n\n")
+    assert first.startswith(b"data: ")
+    rest = await resp.read()
+    assert time.monotonic() - started >= 0.4
+    assert rest.endswith(b"data: [DONE]\n\n")
+
+
+async def test_cut_ends_the_stream_without_finish_or_done(session, mock_server):
+    resp = await post(session, mock_server, {"X-Mock-Fault": "cut", "X-Mock-Fault-After": "3"}, stream=True)
+    with pytest.raises(aiohttp.ClientPayloadError):
+        await resp.read()
+
+
+async def test_cut_in_a_non_stream_body_is_a_short_read(session, mock_server):
+    resp = await post(session, mock_server, {"X-Mock-Fault": "cut"})
+    with pytest.raises(aiohttp.ClientPayloadError):
+        await resp.read()
+
+
+async def test_malformed_chunk_is_not_json(session, mock_server):
+    resp = await post(session, mock_server, {"X-Mock-Fault": "malformed", "X-Mock-Fault-After": "1"}, stream=True)
+    events = (await resp.read()).decode().split("\n\n")
+    assert any(e.startswith("data: ") and "{not json" in e for e in events)
+
+
+async def test_no_done_finishes_cleanly_but_without_done(session, mock_server):
+    resp = await post(session, mock_server, {"X-Mock-Fault": "no_done"}, stream=True)
+    raw = await resp.read()
+    assert b'"finish_reason":"stop"' in raw and b"[DONE]" not in raw
+
+
+async def test_reset_drops_the_connection(session, mock_server):
+    with pytest.raises(aiohttp.ClientError):
+        resp = await post(session, mock_server, {"X-Mock-Fault": "reset"})
+        await resp.read()
+
+
+async def test_fail_n_times_then_succeed_counts_attempts_by_key(session, mock_server):
+    headers = {"X-Mock-Fail-Times": "2", "X-Mock-Fault-Key": "job-1"}
+    statuses = []
+    for _ in range(3):
+        resp = await post(session, mock_server, headers)
+        statuses.append((resp.status, resp.headers["X-Mock-Attempt"]))
+        await resp.read()
+    assert statuses == [(503, "1"), (503, "2"), (200, "3")]
+    seen = await (await session.get(mock_server.make_url("/mock/requests"), params={"key": "job-1"})).json()
+    assert seen == {"key": "job-1", "requests": 3}
+
+
+async def test_model_name_suffix_selects_a_fault(sdk):
+    with pytest.raises(openai.RateLimitError):
+        await sdk.chat.completions.create(model="mock-gpt-model-0701@fault=rate_limit", messages=BODY["messages"])
+
+
+async def test_configured_fault_rate_is_seeded_and_repeatable(make_mock_server, session):
+    async def run():
+        server = await make_mock_server(fault="status", fault_rate=0.5, seed=42)
+        out = []
+        for _ in range(20):
+            resp = await post(session, server, {})
+            out.append(resp.status)
+            await resp.read()
+        return out
+
+    first, second = await run(), await run()
+    assert first == second
+    assert 200 in first and 500 in first
+
+
+async def test_ttft_delays_the_first_chunk_at_least_as_asked(session, mock_server):
+    started = time.monotonic()
+    resp = await post(session, mock_server, {"X-Mock-TTFT-Ms": "300"}, stream=True)
+    await resp.content.readuntil(b"\n\n")
+    assert time.monotonic() - started >= 0.3
+    await resp.read()
+
+
+async def test_token_delay_spaces_the_chunks(session, mock_server):
+    started = time.monotonic()
+    resp = await post(session, mock_server, {"X-Mock-Token-Delay-Ms": "50", "X-Mock-Response-Tokens": "6"},
+                      stream=True)
+    await resp.read()
+    assert time.monotonic() - started >= 0.25  # five gaps between six chunks
+
+
+async def test_unknown_fault_and_bad_numbers_are_400s(session, mock_server):
+    for headers in ({"X-Mock-Fault": "meteor"}, {"X-Mock-TTFT-Ms": "soon"}, {"X-Mock-Tokens-Per-Chunk": "0"}):
+        resp = await post(session, mock_server, headers)
+        assert resp.status == 400
+        assert (await resp.json())["error"]["type"] == "invalid_request_error"
