@@ -1,0 +1,89 @@
+"""Application factory of the proxy: state, middlewares, routes, background reloads."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from aiohttp import web
+
+from . import chat, health, seed_api
+from .auth import auth_middleware, load_client_keys
+from .backends import Backends
+from .errors import error_middleware
+from .keys import BACKENDS, BREAKERS, CLIENT_KEYS, KNOWLEDGE, LIFECYCLE, METRICS, REDACTOR, ROUTES, SETTINGS
+from .knowledge import load_knowledge
+from .lifecycle import Lifecycle
+from .logs import Redactor
+from .metrics import ProxyMetrics
+from .observe import observe_middleware
+from .resilience import Breakers
+from .routing import RoutingTable, parse_routes
+from .settings import ProxySettings
+from .watcher import Reloadable
+
+log = logging.getLogger("llm_proxy")
+PACKAGED_ROUTES = Path(__file__).parent / "data" / "routes.yaml"
+
+
+def load_routes(path: Path | None) -> RoutingTable:
+    return parse_routes((path or PACKAGED_ROUTES).read_text(encoding="utf-8"))
+
+
+def _secrets(app: web.Application) -> list[str]:
+    return [b.api_key for b in app[ROUTES].current.backends.values() if b.api_key]
+
+
+async def _background(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    watched = [app[ROUTES], app[KNOWLEDGE], app[CLIENT_KEYS]]
+    tasks = [asyncio.create_task(w.watch(settings.reload_interval)) for w in watched if w.path is not None]
+    yield
+    for task in tasks:
+        task.cancel()
+    for task in tasks:
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def _sessions(app: web.Application) -> AsyncIterator[None]:
+    app[BACKENDS] = Backends()
+    yield
+    await app[BACKENDS].close()
+
+
+def create_app(settings: ProxySettings | None = None) -> web.Application:
+    settings = settings or ProxySettings()
+    app = web.Application(
+        middlewares=[observe_middleware, error_middleware, auth_middleware],
+        client_max_size=settings.max_body_bytes,
+    )
+    app[SETTINGS] = settings
+    metrics = app[METRICS] = ProxyMetrics()
+
+    def on_reload(name: str, result: str) -> None:
+        metrics.reloads.labels(name, result).inc()
+        if name == "routes" and result == "success":
+            app[REDACTOR].update(_secrets(app))
+
+    app[ROUTES] = Reloadable("routes", settings.routes, load_routes, on_reload)
+    app[KNOWLEDGE] = Reloadable("knowledge", settings.knowledge, load_knowledge, on_reload)
+    app[CLIENT_KEYS] = Reloadable(
+        "client_keys", settings.api_keys_file,
+        lambda path: load_client_keys(settings.api_keys, path), on_reload)
+    app[REDACTOR] = Redactor(_secrets(app))
+    app[LIFECYCLE] = Lifecycle()
+    app[BREAKERS] = Breakers(settings.breaker_failures, settings.breaker_cooldown,
+                             on_change=lambda backend, state: metrics.breaker_state.labels(backend).set(state))
+    app.cleanup_ctx.extend([_sessions, _background])
+
+    app.router.add_get("/v1/models", chat.list_models)
+    app.router.add_post("/v1/chat/completions", chat.chat_completions)
+    app.router.add_get("/healthz", health.healthz)
+    app.router.add_get("/readyz", health.readyz)
+    app.router.add_get("/metrics", health.metrics)
+    seed_api.setup(app)
+    return app

@@ -1,0 +1,28 @@
+"""Liveness, readiness and metrics endpoints."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from .keys import KNOWLEDGE, LIFECYCLE, METRICS, ROUTES
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    app = request.app
+    if app[LIFECYCLE].draining:
+        return web.json_response({"status": "draining"}, status=503)
+    routes, knowledge = app[ROUTES], app[KNOWLEDGE]
+    body = {"status": "ready", "models": len(routes.current.routes), "knowledge_facts": knowledge.current.facts}
+    if routes.last_error:
+        body["routes_reload_error"] = routes.last_error
+    if knowledge.last_error:
+        body["knowledge_reload_error"] = knowledge.last_error
+    return web.json_response(body)
+
+
+async def metrics(request: web.Request) -> web.Response:
+    return request.app[METRICS].render()

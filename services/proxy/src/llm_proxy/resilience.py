@@ -1,0 +1,103 @@
+"""Retry policy with backoff and a time budget, and a circuit breaker per backend."""
+
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import dataclass
+
+from .settings import ProxySettings
+
+RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    attempts: int = 3
+    backoff: float = 0.2
+    backoff_max: float = 2.0
+    retry_after_max: float = 5.0
+    budget: float = 60.0
+
+    @classmethod
+    def from_settings(cls, s: ProxySettings) -> "RetryPolicy":
+        return cls(s.retry_attempts, s.retry_backoff, s.retry_backoff_max, s.retry_after_max, s.request_budget)
+
+    def delay(self, retry: int, retry_after: str | None, rng: random.Random = random._inst) -> float:
+        """Seconds to wait before retry number `retry` (1-based): Retry-After if given (capped),
+        else exponential backoff with full jitter."""
+        if retry_after:
+            try:
+                return min(max(float(retry_after), 0.0), self.retry_after_max)
+            except ValueError:
+                pass  # an HTTP-date Retry-After: fall back to our own backoff
+        return rng.uniform(0, min(self.backoff_max, self.backoff * 2 ** (retry - 1)))
+
+
+CLOSED, HALF_OPEN, OPEN = 0, 1, 2
+
+
+class Breaker:
+    """Opens after `threshold` consecutive failures; after `cooldown` one probe is let through;
+    a success closes it, a failure opens it again."""
+
+    def __init__(self, threshold: int, cooldown: float, clock=time.monotonic) -> None:
+        self.threshold = threshold
+        self.cooldown = cooldown
+        self.clock = clock
+        self.failures = 0
+        self.opened_at = 0.0
+        self.state = CLOSED
+        self._probe_out = False
+
+    def allow(self) -> bool:
+        if self.state == CLOSED:
+            return True
+        if self.state == OPEN and self.clock() - self.opened_at >= self.cooldown:
+            self.state = HALF_OPEN
+            self._probe_out = False
+        if self.state == HALF_OPEN and not self._probe_out:
+            self._probe_out = True
+            return True
+        return False
+
+    def success(self) -> None:
+        self.failures = 0
+        self.state = CLOSED
+        self._probe_out = False
+
+    def failure(self) -> None:
+        self.failures += 1
+        if self.state == HALF_OPEN or self.failures >= self.threshold:
+            self.state = OPEN
+            self.opened_at = self.clock()
+            self._probe_out = False
+
+
+class Breakers:
+    def __init__(self, threshold: int, cooldown: float, on_change=lambda backend, state: None) -> None:
+        self.threshold = threshold
+        self.cooldown = cooldown
+        self._by_backend: dict[str, Breaker] = {}
+        self._on_change = on_change
+
+    def get(self, backend: str) -> Breaker:
+        breaker = self._by_backend.get(backend)
+        if breaker is None:
+            breaker = self._by_backend[backend] = Breaker(self.threshold, self.cooldown)
+        return breaker
+
+    def allow(self, backend: str) -> bool:
+        breaker = self.get(backend)
+        before = breaker.state
+        allowed = breaker.allow()
+        if breaker.state != before:
+            self._on_change(backend, breaker.state)
+        return allowed
+
+    def record(self, backend: str, ok: bool) -> None:
+        breaker = self.get(backend)
+        before = breaker.state
+        breaker.success() if ok else breaker.failure()
+        if breaker.state != before:
+            self._on_change(backend, breaker.state)

@@ -1,0 +1,229 @@
+"""The routing table: which backend serves a model name, under what upstream name, with what context.
+
+The table is YAML (ConfigMap key `routes.yaml`, the same file format locally):
+
+    backends:
+      openai: {base_url: "${OPENAI_BASE_URL:-https://api.openai.com/v1}", api_key: "${OPENAI_API_KEY:-}"}
+      mock:   {base_url: "${MOCK_MODEL_URL:-http://127.0.0.1:5050/v1}"}
+    models:
+      - {name: gpt-4, group: openai, backend: openai, context: knowledge, fallbacks: [mock-gpt-model-0701]}
+
+Strings may use `${VAR}` and `${VAR:-default}`; they are filled from the environment when the
+file is loaded. Every problem is reported with the key it is at, and a table is either valid as
+a whole or rejected as a whole.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+GROUPS = ("fine-tuned", "mock", "openai")
+CONTEXTS = ("knowledge", "none")
+_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/@-]{0,199}$")
+
+
+class RoutingError(ValueError):
+    """The table is invalid; the message names the key and the problem."""
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    """Seconds. `first_byte` is until the response headers arrive; `idle` is between stream chunks."""
+
+    connect: float = 5.0
+    first_byte: float = 60.0
+    idle: float = 30.0
+    total: float = 600.0
+
+    def merged(self, overrides: Mapping[str, Any] | None, where: str) -> "Timeouts":
+        if not overrides:
+            return self
+        if not isinstance(overrides, Mapping):
+            raise RoutingError(f"{where}: must be a mapping of connect/first_byte/idle/total seconds")
+        values = dict(self.__dict__)
+        for key, value in overrides.items():
+            if key not in values:
+                raise RoutingError(f"{where}.{key}: unknown timeout (known: {', '.join(values)})")
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+                raise RoutingError(f"{where}.{key}: must be a positive number of seconds, got {value!r}")
+            values[key] = float(value)
+        return Timeouts(**values)
+
+
+@dataclass(frozen=True)
+class BackendConfig:
+    name: str
+    base_url: str
+    api_key: str = field(default="", repr=False)  # never in a repr, a log or an error
+    timeouts: Timeouts = Timeouts()
+    headers: tuple[tuple[str, str], ...] = ()  # extra headers sent upstream (e.g. OpenAI-Organization)
+
+
+@dataclass(frozen=True)
+class Route:
+    name: str
+    group: str
+    backend: str
+    upstream_model: str
+    context: str = "none"
+    fallbacks: tuple[str, ...] = ()
+    timeouts: Timeouts | None = None  # None: the backend's
+
+
+@dataclass(frozen=True)
+class RoutingTable:
+    backends: Mapping[str, BackendConfig]
+    routes: Mapping[str, Route]  # by client-facing name, in file order
+
+    def get(self, name: str) -> Route | None:
+        return self.routes.get(name)
+
+    def names(self) -> list[str]:
+        return list(self.routes)
+
+    def timeouts_for(self, route: Route) -> Timeouts:
+        return route.timeouts or self.backends[route.backend].timeouts
+
+
+def interpolate(value: Any, environ: Mapping[str, str]) -> Any:
+    """Fill `${VAR}` / `${VAR:-default}` in every string of a parsed YAML document."""
+    if isinstance(value, str):
+        return _ENV.sub(lambda m: environ.get(m.group(1)) or (m.group(2) or ""), value)
+    if isinstance(value, list):
+        return [interpolate(v, environ) for v in value]
+    if isinstance(value, dict):
+        return {k: interpolate(v, environ) for k, v in value.items()}
+    return value
+
+
+def _string(value: Any, where: str, *, required: bool = True) -> str:
+    if value is None and not required:
+        return ""
+    if not isinstance(value, str) or (required and not value.strip()):
+        raise RoutingError(f"{where}: must be a non-empty string, got {value!r}")
+    return value.strip()
+
+
+def _parse_backends(raw: Any) -> dict[str, BackendConfig]:
+    if not isinstance(raw, Mapping) or not raw:
+        raise RoutingError("backends: must be a non-empty mapping of backend name to settings")
+    backends = {}
+    for name, spec in raw.items():
+        where = f"backends.{name}"
+        if not isinstance(name, str) or not _NAME.match(name):
+            raise RoutingError(f"{where}: invalid backend name")
+        if not isinstance(spec, Mapping):
+            raise RoutingError(f"{where}: must be a mapping with base_url (and optionally api_key)")
+        unknown = set(spec) - {"base_url", "api_key", "timeouts", "headers"}
+        if unknown:
+            raise RoutingError(f"{where}: unknown key(s) {', '.join(sorted(map(str, unknown)))}")
+        base_url = _string(spec.get("base_url"), f"{where}.base_url")
+        if not base_url.startswith(("http://", "https://")):
+            raise RoutingError(f"{where}.base_url: must start with http:// or https://, got {base_url!r}")
+        headers = spec.get("headers") or {}
+        if not isinstance(headers, Mapping) or not all(isinstance(v, str) for v in headers.values()):
+            raise RoutingError(f"{where}.headers: must be a mapping of header name to string")
+        backends[name] = BackendConfig(
+            name=name,
+            base_url=base_url.rstrip("/"),
+            api_key=_string(spec.get("api_key"), f"{where}.api_key", required=False),
+            timeouts=Timeouts().merged(spec.get("timeouts"), f"{where}.timeouts"),
+            headers=tuple((str(k), v) for k, v in headers.items()),
+        )
+    return backends
+
+
+def _parse_route(i: int, spec: Any, backends: Mapping[str, BackendConfig]) -> Route:
+    where = f"models[{i}]"
+    if not isinstance(spec, Mapping):
+        raise RoutingError(f"{where}: must be a mapping with name, group and backend")
+    unknown = set(spec) - {"name", "group", "backend", "upstream_model", "context", "fallbacks", "timeouts"}
+    if unknown:
+        raise RoutingError(f"{where}: unknown key(s) {', '.join(sorted(map(str, unknown)))}")
+    name = _string(spec.get("name"), f"{where}.name")
+    if not _NAME.match(name):
+        raise RoutingError(f"{where}.name: {name!r} is not a valid model name")
+    group = _string(spec.get("group"), f"{where}.group")
+    if group not in GROUPS:
+        raise RoutingError(f"{where}.group: must be one of {', '.join(GROUPS)}, got {group!r}")
+    backend = _string(spec.get("backend"), f"{where}.backend")
+    if backend not in backends:
+        raise RoutingError(f"{where}.backend: unknown backend {backend!r} (known: {', '.join(sorted(backends))})")
+    context = spec.get("context") or "none"
+    if context not in CONTEXTS:
+        raise RoutingError(f"{where}.context: must be one of {', '.join(CONTEXTS)}, got {context!r}")
+    fallbacks = spec.get("fallbacks") or []
+    if not isinstance(fallbacks, list) or not all(isinstance(f, str) and f for f in fallbacks):
+        raise RoutingError(f"{where}.fallbacks: must be a list of model names")
+    timeouts = None
+    if spec.get("timeouts") is not None:
+        timeouts = backends[backend].timeouts.merged(spec["timeouts"], f"{where}.timeouts")
+    return Route(
+        name=name,
+        group=group,
+        backend=backend,
+        upstream_model=_string(spec.get("upstream_model") or name, f"{where}.upstream_model"),
+        context=context,
+        fallbacks=tuple(fallbacks),
+        timeouts=timeouts,
+    )
+
+
+def _check_fallbacks(routes: Mapping[str, Route], order: Mapping[str, int]) -> None:
+    for route in routes.values():
+        for target in route.fallbacks:
+            if target not in routes:
+                raise RoutingError(f"models[{order[route.name]}].fallbacks: unknown model {target!r}")
+            if target == route.name:
+                raise RoutingError(f"models[{order[route.name]}].fallbacks: {route.name!r} falls back to itself")
+    # A cycle would let a request bounce between models forever.
+    state: dict[str, int] = {}
+
+    def visit(name: str, path: list[str]) -> None:
+        if state.get(name) == 2:
+            return
+        if state.get(name) == 1:
+            cycle = " -> ".join([*path[path.index(name):], name])
+            raise RoutingError(f"models[{order[path[0]]}].fallbacks: fallback cycle {cycle}")
+        state[name] = 1
+        for target in routes[name].fallbacks:
+            visit(target, [*path, name])
+        state[name] = 2
+
+    for name in routes:
+        visit(name, [])
+
+
+def parse_routes(text: str, environ: Mapping[str, str] | None = None) -> RoutingTable:
+    """Parse and validate a routing table; raise RoutingError naming the first problem."""
+    try:
+        doc = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise RoutingError(f"not valid YAML: {exc}") from None
+    if not isinstance(doc, Mapping):
+        raise RoutingError("the routing table must be a mapping with 'backends' and 'models'")
+    unknown = set(doc) - {"backends", "models"}
+    if unknown:
+        raise RoutingError(f"unknown top-level key(s) {', '.join(sorted(map(str, unknown)))}")
+    doc = interpolate(doc, os.environ if environ is None else environ)
+    backends = _parse_backends(doc.get("backends"))
+    models = doc.get("models")
+    if not isinstance(models, list) or not models:
+        raise RoutingError("models: must be a non-empty list")
+    routes: dict[str, Route] = {}
+    order: dict[str, int] = {}
+    for i, spec in enumerate(models):
+        route = _parse_route(i, spec, backends)
+        if route.name in routes:
+            raise RoutingError(f"models[{i}].name: duplicate model name {route.name!r} (first at models[{order[route.name]}])")
+        routes[route.name] = route
+        order[route.name] = i
+    _check_fallbacks(routes, order)
+    return RoutingTable(backends=backends, routes=routes)
