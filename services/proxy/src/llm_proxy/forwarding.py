@@ -86,7 +86,7 @@ async def attempt(
     client_timeout = aiohttp.ClientTimeout(total=None, sock_connect=timeouts.connect)
     response = None
     try:
-        async with asyncio.timeout(min(loop.time() + timeouts.first_byte, deadline)):
+        async with asyncio.timeout_at(min(loop.time() + timeouts.first_byte, deadline)):
             response = await session.post(url, data=payload, headers=headers, timeout=client_timeout)
             if response.status >= 400:
                 body = await response.read()
@@ -98,7 +98,7 @@ async def attempt(
                 first = await read_first_events(response, scanner, timeouts.first_byte)
                 return Answered(route, response.status, response_headers(response.headers),
                                 stream=StreamStart(response, first, scanner))
-        async with asyncio.timeout(min(loop.time() + timeouts.idle, deadline)):
+        async with asyncio.timeout_at(min(loop.time() + timeouts.idle, deadline)):
             body = await response.read()
         response.release()
         try:

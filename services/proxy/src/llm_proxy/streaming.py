@@ -117,7 +117,7 @@ async def pump(
     loop = asyncio.get_running_loop()
     content = response.content
     try:
-        async with asyncio.timeout(min(loop.time() + idle, deadline)) as timer:
+        async with asyncio.timeout_at(min(loop.time() + idle, deadline)) as timer:
             while True:
                 chunk = await content.readany()
                 if not chunk:
