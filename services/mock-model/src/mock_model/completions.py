@@ -229,6 +229,9 @@ async def _stream(request: web.Request, chat: ChatRequest, answer: Answer, plan:
                        **usage_null})
 
     await _sleep_ms(plan.ttft_ms + faults.jitter(plan))
+    if plan.fault == "cut" and plan.fault_after == 0:
+        request.transport.close()  # headers sent, then nothing: cut before the first event
+        raise asyncio.CancelledError
     await response.write(chunk({"role": "assistant", "content": "", "refusal": None}))
     for sent, piece in enumerate(tokens.split_tokens(answer.text, plan.tokens_per_chunk)):
         if sent and plan.token_delay_ms:
