@@ -8,7 +8,7 @@ PYPROJECTS := services/proxy/pyproject.toml services/mock-model/pyproject.toml \
 
 PYTEST_ARGS ?=
 
-.PHONY: install run test test-fast clean help
+.PHONY: install run test clean help knowledge
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -30,6 +30,9 @@ run: install  ## start mock-model (:5050) and the proxy (:8000) in the foregroun
 
 test: install  ## run the whole test suite
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+knowledge: install  ## rebuild the knowledge pack (and its packaged copies) from finetune/data/candidate.xlsx
+	$(BIN)/llm-finetune pack finetune/data/candidate.xlsx -o finetune/data/knowledge.json --packaged
 
 clean:  ## remove the venv and caches
 	rm -rf $(VENV) .pytest_cache
