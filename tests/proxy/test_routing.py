@@ -97,6 +97,15 @@ def test_env_interpolation_with_defaults():
     assert interpolate({"a": ["x-${SET}-y"]}, env) == {"a": ["x-value-y"]}
 
 
+def test_a_variable_can_come_from_a_mounted_secret_file(tmp_path):
+    secret = tmp_path / "openai-api-key"
+    secret.write_text("sk-from-file-123\n")
+    assert interpolate("${OPENAI_API_KEY:-}", {"OPENAI_API_KEY_FILE": str(secret)}) == "sk-from-file-123"
+    assert interpolate("${OPENAI_API_KEY:-}", {"OPENAI_API_KEY": "env-wins", "OPENAI_API_KEY_FILE": str(secret)}) == "env-wins"
+    with pytest.raises(RoutingError, match="OPENAI_API_KEY_FILE: cannot read"):
+        interpolate("${OPENAI_API_KEY}", {"OPENAI_API_KEY_FILE": str(tmp_path / "absent")})
+
+
 def test_interpolation_applies_when_parsing():
     text = yaml.safe_dump(BASE).replace("http://127.0.0.1:5050/v1", "${MOCK_MODEL_URL:-http://127.0.0.1:5050/v1}")
     table = parse_routes(text, environ={"MOCK_MODEL_URL": "http://mock.svc:5050/v1"})

@@ -92,10 +92,26 @@ class RoutingTable:
         return route.timeouts or self.backends[route.backend].timeouts
 
 
+def _lookup(name: str, environ: Mapping[str, str]) -> str:
+    """`VAR` from the environment, else the contents of the file named by `VAR_FILE` (the
+    convention for secrets mounted as files, which keeps keys out of the process environment)."""
+    value = environ.get(name)
+    if value:
+        return value
+    path = environ.get(name + "_FILE")
+    if path:
+        try:
+            with open(path, encoding="utf-8") as handle:
+                return handle.read().strip()
+        except OSError as exc:
+            raise RoutingError(f"{name}_FILE: cannot read {path}: {exc.strerror}") from None
+    return ""
+
+
 def interpolate(value: Any, environ: Mapping[str, str]) -> Any:
     """Fill `${VAR}` / `${VAR:-default}` in every string of a parsed YAML document."""
     if isinstance(value, str):
-        return _ENV.sub(lambda m: environ.get(m.group(1)) or (m.group(2) or ""), value)
+        return _ENV.sub(lambda m: _lookup(m.group(1), environ) or (m.group(2) or ""), value)
     if isinstance(value, list):
         return [interpolate(v, environ) for v in value]
     if isinstance(value, dict):
