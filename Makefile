@@ -8,7 +8,7 @@ PYPROJECTS := services/proxy/pyproject.toml services/mock-model/pyproject.toml \
 
 PYTEST_ARGS ?=
 
-.PHONY: install run test clean help knowledge
+.PHONY: install run test clean help knowledge checkov-venv images chart-test
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -28,11 +28,29 @@ install: $(STAMP)  ## create .venv and install the four packages (editable) with
 run: install  ## start mock-model (:5050) and the proxy (:8000) in the foreground; Ctrl-C stops both
 	$(BIN)/python scripts/run_local.py
 
-test: install  ## run the whole test suite
+test: install checkov-venv  ## run the whole test suite
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# checkov pins its own dependency versions, which clash with the project's: it gets its own venv.
+CHECKOV_VENV := .venv-checkov
+$(CHECKOV_VENV)/bin/checkov:
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install --quiet --upgrade pip
+	$(CHECKOV_VENV)/bin/pip install --quiet 'checkov>=3.2,<4'
+
+checkov-venv: $(CHECKOV_VENV)/bin/checkov  ## install checkov into .venv-checkov (used by tests/chart)
+
+chart-test: install checkov-venv  ## render, lint, validate and scan the Helm chart; check skaffold.yaml
+	$(BIN)/python -m pytest tests/chart $(PYTEST_ARGS)
+
+BASE_IMAGE ?= python:3.11-slim
+ENGINE ?= $(shell command -v podman >/dev/null 2>&1 && echo podman || echo docker)
+images:  ## build llm-proxy:dev and mock-model:dev (ENGINE=podman|docker, BASE_IMAGE=...)
+	$(ENGINE) build --build-arg BASE_IMAGE=$(BASE_IMAGE) -t llm-proxy:dev services/proxy
+	$(ENGINE) build --build-arg BASE_IMAGE=$(BASE_IMAGE) -t mock-model:dev services/mock-model
 
 knowledge: install  ## rebuild the knowledge pack (and its packaged copies) from finetune/data/candidate.xlsx
 	$(BIN)/llm-finetune pack finetune/data/candidate.xlsx -o finetune/data/knowledge.json --packaged
 
 clean:  ## remove the venv and caches
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) $(CHECKOV_VENV) .pytest_cache

@@ -1,0 +1,136 @@
+"""skaffold.yaml: valid against the schema of the fields we use (and, where ../shared is present,
+the official schema of its apiVersion), every path it names exists, and the image values it sets
+land in the rendered chart. There is no skaffold binary here, so this is what can be checked."""
+
+import gzip
+import json
+import re
+from pathlib import Path
+
+import jsonschema
+import pytest
+import yaml
+
+from .conftest import CHART, ROOT, documents
+
+SKAFFOLD = ROOT / "skaffold.yaml"
+SUBSET_SCHEMA = Path(__file__).with_name("skaffold-subset.schema.json")
+OFFICIAL_SCHEMAS = ROOT.parent / "shared" / "skaffold-schemas"
+TEMPLATE_VAR = re.compile(r"\{\{\s*\.IMAGE_(REPO|TAG|DIGEST)_(\w+)\s*\}\}")
+
+
+@pytest.fixture(scope="module")
+def config():
+    return yaml.safe_load(SKAFFOLD.read_text())
+
+
+def variants(config):
+    """(name, build, deploy) for the base config and each profile (a profile replaces what it sets)."""
+    yield "base", config["build"], config["deploy"]
+    for profile in config.get("profiles", []):
+        yield profile["name"], profile.get("build", config["build"]), profile.get("deploy", config["deploy"])
+
+
+def sanitized(image: str) -> str:
+    # skaffold exposes IMAGE_REPO_<name> etc. with the characters Go templates cannot take ("/", "-", ".") as "_"
+    return re.sub(r"[^A-Za-z0-9_]", "_", image)
+
+
+def set_path(values: dict, dotted: str, value) -> None:
+    *parents, leaf = dotted.split(".")
+    for key in parents:
+        values = values.setdefault(key, {})
+    values[leaf] = value
+
+
+def test_skaffold_yaml_matches_the_fields_we_use(config):
+    jsonschema.Draft7Validator(json.loads(SUBSET_SCHEMA.read_text())).validate(config)
+
+
+def test_the_subset_schema_rejects_what_skaffold_would(config):
+    validator = jsonschema.Draft7Validator(json.loads(SUBSET_SCHEMA.read_text()))
+    bad = json.loads(json.dumps(config))
+    bad["deploy"]["helm"]["releases"][0]["chartpath"] = bad["deploy"]["helm"]["releases"][0].pop("chartPath")
+    assert not validator.is_valid(bad)
+    assert not validator.is_valid({**config, "apiVersion": "skaffold/v1"})
+
+
+def test_skaffold_yaml_matches_the_official_schema_of_its_version(config):
+    if not OFFICIAL_SCHEMAS.is_dir():
+        pytest.skip(f"{OFFICIAL_SCHEMAS} is not present (the official schemas are not part of this repository)")
+    version = config["apiVersion"].split("/", 1)[1]
+    schema_file = OFFICIAL_SCHEMAS / f"{version}.json.gz"
+    assert schema_file.exists(), f"no official schema for {config['apiVersion']} in {OFFICIAL_SCHEMAS}"
+    schema = json.loads(gzip.decompress(schema_file.read_bytes()))
+    errors = sorted(jsonschema.Draft7Validator(schema).iter_errors(config), key=str)
+    assert not errors, "\n".join(f"{list(e.absolute_path)}: {e.message}" for e in errors[:5])
+
+
+def test_every_path_skaffold_names_exists(config):
+    for name, build, deploy in variants(config):
+        for artifact in build["artifacts"]:
+            context = ROOT / artifact["context"]
+            assert context.is_dir(), f"{name}: context {artifact['context']} is missing"
+            assert (context / artifact["docker"]["dockerfile"]).is_file(), f"{name}: no Dockerfile in {context}"
+            assert (context / ".dockerignore").is_file(), f"{name}: no .dockerignore in {context}"
+        for release in deploy["helm"]["releases"]:
+            assert (ROOT / release["chartPath"] / "Chart.yaml").is_file(), f"{name}: {release['chartPath']}"
+            for values_file in release.get("valuesFiles", []):
+                assert (ROOT / values_file).is_file(), f"{name}: values file {values_file} is missing"
+
+
+def test_both_images_are_built_in_every_variant(config):
+    for name, build, _ in variants(config):
+        contexts = {a["context"] for a in build["artifacts"]}
+        assert contexts == {"services/proxy", "services/mock-model"}, name
+
+
+def test_image_templates_name_built_artifacts_and_land_in_the_rendered_chart(config):
+    import helm_python as hp
+
+    for name, build, deploy in variants(config):
+        artifacts = {sanitized(a["image"]): a["image"] for a in build["artifacts"]}
+        for release in deploy["helm"]["releases"]:
+            values: dict = {}
+            for values_file in release.get("valuesFiles", []):
+                values = hp_merge(values, yaml.safe_load((ROOT / values_file).read_text()) or {})
+            expected = {}
+            for key, template in release["setValueTemplates"].items():
+                names = {m.group(2) for m in TEMPLATE_VAR.finditer(template)}
+                assert names and names <= artifacts.keys(), f"{name}: {key}={template} names no built artifact"
+                filled = TEMPLATE_VAR.sub(lambda m: {"REPO": f"registry.example/{artifacts[m.group(2)]}",
+                                                     "TAG": "abc123",
+                                                     "DIGEST": "sha256:" + "0" * 64}[m.group(1)], template)
+                set_path(values, key, filled)
+                expected[key] = filled
+            rendered = hp.Chart.load(str(ROOT / release["chartPath"])).render(
+                values, name=release["name"], namespace=release.get("namespace", "default"), is_install=True)
+            docs = documents(rendered)
+            images = {c["image"] for d in docs if d["kind"] == "Deployment"
+                      for c in d["spec"]["template"]["spec"]["containers"]}
+            for component in ("proxy", "mock"):
+                repo, tag = expected[f"{component}.image.repository"], expected[f"{component}.image.tag"]
+                assert f"{repo}:{tag}" in images, f"{name}: {component} image not applied ({images})"
+
+
+def hp_merge(base: dict, override: dict) -> dict:
+    out = dict(base)
+    for key, value in override.items():
+        out[key] = hp_merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def test_port_forward_targets_the_rendered_proxy_service(config):
+    import helm_python as hp
+
+    release = config["deploy"]["helm"]["releases"][0]
+    rendered = hp.Chart.load(str(CHART)).render({}, name=release["name"], namespace=release["namespace"],
+                                                  is_install=True)
+    services = {d["metadata"]["name"]: d for d in documents(rendered) if d["kind"] == "Service"}
+    forwards = config["portForward"]
+    assert any(f["localPort"] == 8000 for f in forwards)
+    for forward in forwards:
+        assert forward["resourceType"].lower() == "service"
+        assert forward["namespace"] == release["namespace"]
+        service = services[forward["resourceName"]]
+        assert forward["port"] in {p["port"] for p in service["spec"]["ports"]}
