@@ -8,7 +8,7 @@ PYPROJECTS := services/proxy/pyproject.toml services/mock-model/pyproject.toml \
 
 PYTEST_ARGS ?=
 
-.PHONY: install run test clean help knowledge checkov-venv images chart-test
+.PHONY: install run test clean help knowledge bench checkov-venv images chart-test
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -51,6 +51,10 @@ images:  ## build llm-proxy:dev and mock-model:dev (ENGINE=podman|docker, BASE_I
 
 knowledge: install  ## rebuild the knowledge pack (and its packaged copies) from finetune/data/candidate.xlsx
 	$(BIN)/llm-finetune pack finetune/data/candidate.xlsx -o finetune/data/knowledge.json --packaged
+
+bench: install  ## benchmark proxy vs direct-to-mock (needs wrk; BENCH_ARGS="--streams 512 --soak 600 --litellm")
+	$(BIN)/pip install --quiet -r bench/requirements.txt
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 clean:  ## remove the venv and caches
 	rm -rf $(VENV) $(CHECKOV_VENV) .pytest_cache

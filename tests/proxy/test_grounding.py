@@ -2,14 +2,8 @@
 
 import pytest
 
-from llm_proxy.grounding import (
-    Grounder,
-    GroundingConfig,
-    count_tokens,
-    ground_messages,
-    last_user_text,
-    terms,
-)
+from llm_finetune.validate import count_tokens
+from llm_proxy.grounding import Grounder, GroundingConfig, estimate_tokens, ground_messages, last_user_text, terms
 
 PACK = {
     "version": 1,
@@ -110,3 +104,18 @@ def test_terms_drop_stopwords_and_stem_plurals():
     bag = terms("What are the programming languages")
     assert "w:what" not in bag and "w:the" not in bag
     assert "w:language" in bag and "w:programming" in bag
+
+
+def test_packs_carry_their_token_counts_so_the_proxy_needs_no_tokenizer():
+    pack = {**PACK, "rows": [{**r, "response_tokens": 7} for r in PACK["rows"]]}
+    assert {f.tokens for f in Grounder(pack).facts} == {7}
+    # Without counts the proxy estimates (about four characters a token).
+    assert Grounder(PACK).facts[0].tokens == estimate_tokens("He was born on 7 January 1998.")
+
+
+def test_the_packaged_pack_counts_match_the_real_tokenizer():
+    from llm_proxy.knowledge import load_knowledge
+
+    pack = load_knowledge(None)
+    for fact in pack.grounder.facts:
+        assert fact.tokens == count_tokens(fact.answer)

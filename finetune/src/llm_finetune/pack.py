@@ -18,6 +18,8 @@ CANDIDATE = {"full_name": "Tran Cong Nam Anh", "short_name": "Louis"}
 
 
 def build_pack(sheet: Sheet) -> dict:
+    from .validate import count_tokens
+
     numbered = sorted((r.sample, r.prompt) for r in sheet.rows if r.sample is not None)
     numbers = [n for n, _ in numbered]
     if numbers != list(range(1, len(numbers) + 1)):
@@ -27,7 +29,10 @@ def build_pack(sheet: Sheet) -> dict:
         "candidate": CANDIDATE,
         "system_prompt": sheet.system_prompt,
         "sample_questions": [q for _, q in numbered],
-        "rows": [{"id": f"r{i:03d}", "fact": r.fact, "prompt": r.prompt, "response": r.response, "sample": r.sample}
+        # response_tokens: cl100k_base tokens of the whitespace-normalised answer, so the proxy can
+        # budget its grounding without loading a tokenizer.
+        "rows": [{"id": f"r{i:03d}", "fact": r.fact, "prompt": r.prompt, "response": r.response, "sample": r.sample,
+                  "response_tokens": count_tokens(" ".join(r.response.split()))}
                  for i, r in enumerate(sheet.rows, 1)],
     }
 

@@ -101,11 +101,8 @@ async def attempt(
         async with asyncio.timeout_at(min(loop.time() + timeouts.idle, deadline)):
             body = await response.read()
         response.release()
-        try:
-            usage = json.loads(body).get("usage")
-        except (ValueError, AttributeError):
-            raise _Retryable(UpstreamProtocolError(f"The upstream '{backend.name}' sent a body that is not JSON")) from None
-        return Answered(route, response.status, response_headers(response.headers), body=body, usage=usage)
+        return Answered(route, response.status, response_headers(response.headers), body=body,
+                        usage=_usage_of(body, backend.name))
     except (_Retryable, UpstreamStatus, UpstreamMisconfigured):
         raise
     except StreamBroken as exc:
@@ -128,6 +125,25 @@ async def attempt(
     except BaseException:
         _close(response)  # cancelled (client gone, shutdown): drop the upstream at once
         raise
+
+
+_DECODER = json.JSONDecoder()
+
+
+def _usage_of(body: bytes, backend: str) -> dict[str, Any] | None:
+    """The `usage` object of a completion, read without parsing the whole body (it comes last)."""
+    text = body.decode("utf-8", "replace")
+    if not text.rstrip().endswith("}"):
+        raise _Retryable(UpstreamProtocolError(f"The upstream '{backend}' sent a body that is not a JSON object"))
+    at = text.rfind('"usage"')
+    if at < 0:
+        return None
+    start = text.find("{", at)
+    try:
+        usage, _ = _DECODER.raw_decode(text, start) if start >= 0 else (None, 0)
+    except ValueError:
+        return None
+    return usage if isinstance(usage, dict) else None
 
 
 def _close(response: aiohttp.ClientResponse | None) -> None:

