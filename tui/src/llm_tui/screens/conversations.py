@@ -1,0 +1,30 @@
+"""Saved conversations: pick one to reopen it."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Label, OptionList
+from textual.widgets.option_list import Option
+
+from ..store import Conversation
+
+
+class ConversationsScreen(ModalScreen[str | None]):
+    BINDINGS = [Binding("escape", "dismiss(None)", "Close")]
+
+    def __init__(self, conversations: list[Conversation]) -> None:
+        super().__init__()
+        self.conversations = conversations
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog"):
+            yield Label("Saved conversations  (Enter opens, Escape closes)", classes="heading")
+            options = [Option(f"{c.created[:16].replace('T', ' ')}  {c.title}  ({len(c.turns)} turns)", id=c.id)
+                       for c in self.conversations]
+            yield OptionList(*options) if options else Label("No saved conversations yet.")
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        self.dismiss(event.option.id)
