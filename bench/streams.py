@@ -11,7 +11,8 @@ import aiohttp
 STALL_FACTOR = 5  # a gap over 5x the pace counts as a stall
 
 
-async def _one(session, url, body, headers, gaps, stalls, pace):
+async def _one(session, url, body, headers, gaps, stalls, pace, delay):
+    await asyncio.sleep(delay)  # streams start spread over one pace period, as real ones would
     async with session.post(url, json=body, headers=headers) as resp:
         last = None
         stalled = False
@@ -34,7 +35,8 @@ async def _run(base: str, n: int, chunks: int, pace_ms: int) -> dict:
     stalls: list[bool] = []
     connector = aiohttp.TCPConnector(limit=0)
     async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=300)) as session:
-        await asyncio.gather(*(_one(session, url, body, headers, gaps, stalls, pace_ms / 1000) for _ in range(n)))
+        await asyncio.gather(*(_one(session, url, body, headers, gaps, stalls, pace_ms / 1000, i * pace_ms / 1000 / n)
+                               for i in range(n)))
     # Lines come in pairs (event line, blank line): keep the gaps between events only.
     event_gaps = sorted(g for g in gaps if g > 0.0005)
     p99 = event_gaps[int(len(event_gaps) * 0.99) - 1] * 1000 if event_gaps else float("nan")

@@ -38,11 +38,14 @@ async def _pump(name: str, stream: asyncio.StreamReader) -> None:
 
 async def main() -> int:
     env = dict(os.environ)
-    env.setdefault("MOCK_MODEL_URL", "http://127.0.0.1:5050/v1")
+    mock_port = env.get("MOCK_MODEL_PORT", "5050")
+    proxy_port = env.get("LLM_PROXY_PORT", "8000")
+    env.setdefault("MOCK_MODEL_URL", f"http://127.0.0.1:{mock_port}/v1")
     env.setdefault("PYTHONUNBUFFERED", "1")
+    env.setdefault("LLM_PROXY_DRAIN_DELAY", "0")  # no load balancer to wait for on a laptop
     services = [
-        ("mock", "mock-model", ["--host", "127.0.0.1", "--port", "5050"]),
-        ("proxy", "llm-proxy", ["--host", "127.0.0.1", "--port", "8000"]),
+        ("mock", "mock-model", ["--host", "127.0.0.1", "--port", mock_port]),
+        ("proxy", "llm-proxy", ["--host", "127.0.0.1", "--port", proxy_port]),
     ]
     procs: list[tuple[str, asyncio.subprocess.Process]] = []
     pumps = []
