@@ -194,5 +194,33 @@ def test_the_helm_test_hook_checks_readiness_and_a_mock_completion():
     pod = next(d for d in by_kind(docs, "Pod"))
     assert pod["metadata"]["annotations"]["helm.sh/hook"] == "test"
     script = pod["spec"]["containers"][0]["args"][0]
-    assert "/readyz" in script and "mock-gpt-model-0701" in script and "/v1/chat/completions" in script
+    env = {e["name"]: e["value"] for e in pod["spec"]["containers"][0]["env"]}
+    assert env["MODEL"] == "mock-gpt-model-0701" and env["PROXY"] == "http://llm-llm-proxy:8000"
+    assert "/readyz" in script and "/v1/chat/completions" in script
     compile(script, "helm-test", "exec")
+
+
+@pytest.mark.parametrize("keys_file", ["plain", "yaml", "none"])
+async def test_the_helm_test_script_passes_against_a_real_proxy(make_proxy, tmp_path, keys_file):
+    """Run the rendered hook script (as the pod would, with the proxy image's Python) against a real
+    proxy and mock, with each client-keys file format the Secret may hold."""
+    import asyncio
+    import sys
+
+    pod = next(d for d in by_kind(documents(render({})), "Pod"))
+    script = pod["spec"]["containers"][0]["args"][0]
+    keys = tmp_path / "client-keys"
+    keys.write_text({"plain": "# ops\nfirst-key\nsecond-key\n", "none": "",
+                     "yaml": "keys:\n  - key: yaml-key\n    name: ops\n"}[keys_file])
+    proxy = await make_proxy(api_keys_file=keys)
+    env = {"PROXY": str(proxy.make_url("")).rstrip("/"), "MODEL": "mock-gpt-model-0701", "KEYS_FILE": str(keys)}
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-c", script, env=env,
+                                                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+    out = (await asyncio.wait_for(proc.communicate(), 60))[0].decode()
+    assert proc.returncode == 0, out
+    assert "ok: mock-gpt-model-0701" in out
+    # and it fails when the model is not served, so a broken release fails `helm test`
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-c", script, env={**env, "MODEL": "no-such-model"},
+                                                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+    await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode != 0
