@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Start minikube, build both images into it, install the chart, print how to reach the proxy.
-# Usage: k8s/minikube/setup.sh   (env: NAMESPACE=llm-proxy RELEASE=llm OPENAI_API_KEY=... optional)
+# Usage: k8s/minikube/setup.sh   (optional env: NAMESPACE=llm-proxy RELEASE=llm OPENAI_API_KEY=...
+#        LLM_PROXY_API_KEYS=key1,key2)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -20,13 +21,18 @@ minikube addons enable metrics-server
 minikube image build -t llm-proxy:dev services/proxy
 minikube image build -t mock-model:dev services/mock-model
 
-extra=()
-if [ -n "${OPENAI_API_KEY:-}" ]; then
-  extra+=(--set-string "secrets.openaiApiKey=${OPENAI_API_KEY}")
-fi
+# Keys go into a Secret from the environment (never onto a command line or into Helm's release
+# data); both may be empty: the mock needs no OpenAI key, and no client keys means open access.
+kubectl create namespace "$NAMESPACE" --dry-run=client -o yaml | kubectl apply -f -
+kubectl -n "$NAMESPACE" create secret generic "$RELEASE-llm-proxy-keys" \
+  --from-file=openai-api-key=<(printf '%s' "${OPENAI_API_KEY:-}") \
+  --from-file=client-keys=<(printf '%s' "${LLM_PROXY_API_KEYS:-}" | tr ',' '\n') \
+  --dry-run=client -o yaml | kubectl apply -f -
+
 helm upgrade --install "$RELEASE" charts/llm-proxy \
-  --namespace "$NAMESPACE" --create-namespace \
-  -f k8s/minikube/values.yaml "${extra[@]}" --wait --timeout 5m
+  --namespace "$NAMESPACE" \
+  -f k8s/minikube/values.yaml --set secrets.existingSecret="$RELEASE-llm-proxy-keys" \
+  --wait --timeout 5m
 
 IP=$(minikube ip)
 echo

@@ -98,6 +98,10 @@ if ! podman image exists "$BASE_IMAGE"; then
     podman import --change 'CMD ["python3"]' "$tarball" "$BASE_IMAGE" >&2
 fi
 
+# The storage persists between runs (its layer cache makes warm builds fast); drop dangling
+# layers of builds older than three days so it does not grow without bound.
+podman image prune --force --filter until=72h >/dev/null
+
 podman run --rm "$BASE_IMAGE" python3 -c 'import ssl, venv, sys; print(sys.version.split()[0])' >/dev/null
 log "ready: base image $BASE_IMAGE"
 cat "$CI_DIR/podman.env"
