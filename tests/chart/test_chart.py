@@ -13,7 +13,7 @@ from llm_proxy.routing import parse_routes
 from .conftest import CHART, ENVIRONMENTS, NAMESPACE, documents, load_values, render
 
 KUBE_VERSIONS = ["1.30.0", "1.33.0"]
-CRDS = {"ServiceMonitor"}  # not in the core schemas; checked against our own expectations below
+CRDS = {"ServiceMonitor"}  # not in the core schemas: test_observability.py checks it against schemas/servicemonitor.schema.json
 
 
 def by_kind(docs, kind):
