@@ -15,7 +15,9 @@ CI_DIR=${LLM_PROXY_CI_DIR:-/var/lib/llm-proxy-ci}
 CACHE_DIR=${LLM_PROXY_CI_CACHE:-/var/cache/llm-proxy-ci}
 BASE_IMAGE=${LLM_PROXY_BASE_IMAGE:-localhost/pybase:bookworm}
 SUITE=bookworm
-PACKAGES=(podman buildah runc fuse-overlayfs slirp4netns uidmap debootstrap)
+# netavark + aardvark-dns: containers on one network find each other by name (the CNI backend
+# that podman falls back to without them has no DNS unless the dnsname plugin is there).
+PACKAGES=(podman buildah runc fuse-overlayfs slirp4netns uidmap debootstrap netavark aardvark-dns)
 
 log() { printf '[setup-podman] %s\n' "$*" >&2; }
 
@@ -48,6 +50,9 @@ cgroup_manager = "cgroupfs"
 events_logger = "file"
 events_logfile_path = "$CI_DIR/events.log"
 tmp_dir = "$CI_DIR/tmp"
+
+[network]
+network_backend = "netavark"
 EOF
 cat >"$CI_DIR/storage.conf" <<EOF
 [storage]
