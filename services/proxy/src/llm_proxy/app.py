@@ -12,12 +12,13 @@ from aiohttp import web
 
 from . import chat, health, seed_api
 from .auth import auth_middleware, load_client_keys
-from .backends import Backends
 from .errors import error_middleware
-from .keys import BACKENDS, BREAKERS, CLIENT_KEYS, KNOWLEDGE, LIFECYCLE, METRICS, REDACTOR, ROUTES, SETTINGS
+from .http_client import Upstreams
+from .keys import (BACKENDS, BREAKERS, CLIENT_KEYS, KNOWLEDGE, LIFECYCLE, METRICS, REDACTOR, REQUEST_LOG, ROUTES,
+                   SETTINGS)
 from .knowledge import load_knowledge
 from .lifecycle import Lifecycle
-from .logs import Redactor
+from .logs import Redactor, RequestLog
 from .metrics import ProxyMetrics
 from .observe import observe_middleware
 from .resilience import Breakers
@@ -49,10 +50,16 @@ async def _background(app: web.Application) -> AsyncIterator[None]:
             await task
 
 
-async def _sessions(app: web.Application) -> AsyncIterator[None]:
-    app[BACKENDS] = Backends()
+async def _upstreams(app: web.Application) -> AsyncIterator[None]:
+    app[BACKENDS] = Upstreams()
     yield
     await app[BACKENDS].close()
+
+
+async def _request_log(app: web.Application) -> AsyncIterator[None]:
+    yield
+    if app[REQUEST_LOG] is not None:
+        app[REQUEST_LOG].flush()  # after the last handler finished: no request line is lost at exit
 
 
 def create_app(settings: ProxySettings | None = None) -> web.Application:
@@ -75,10 +82,12 @@ def create_app(settings: ProxySettings | None = None) -> web.Application:
         "client_keys", settings.api_keys_file,
         lambda path: load_client_keys(settings.api_keys, path), on_reload)
     app[REDACTOR] = Redactor(_secrets(app))
+    wanted = settings.log_requests and logging.getLevelName(settings.log_level.upper()) <= logging.INFO
+    app[REQUEST_LOG] = RequestLog(settings.log_format) if wanted else None
     app[LIFECYCLE] = Lifecycle()
     app[BREAKERS] = Breakers(settings.breaker_failures, settings.breaker_cooldown,
                              on_change=lambda backend, state: metrics.breaker_state.labels(backend).set(state))
-    app.cleanup_ctx.extend([_sessions, _background])
+    app.cleanup_ctx.extend([_request_log, _upstreams, _background])
 
     app.router.add_get("/v1/models", chat.list_models)
     app.router.add_post("/v1/chat/completions", chat.chat_completions)

@@ -1,13 +1,11 @@
-"""One pooled `ClientSession` per upstream origin, and the headers every upstream call carries.
+"""The headers every upstream call carries, and the upstream response headers passed on.
 
-Sessions live for the app's lifetime (created lazily, closed in cleanup), so connections are
-kept alive and reused across requests; a routing-table reload that adds a backend just adds a
-session.
+The connections themselves are pooled per origin in `http_client.Upstreams`, which lives for the
+app's lifetime (closed in cleanup); a routing-table reload that adds a backend just adds a pool.
 """
 
 from __future__ import annotations
 
-import aiohttp
 from multidict import CIMultiDict
 
 from .routing import BackendConfig
@@ -24,29 +22,6 @@ DROPPED_RESPONSE_HEADERS = frozenset(
         "Set-Cookie", "X-Request-Id", "Alt-Svc", "Via",
     )
 )
-
-
-class Backends:
-    def __init__(self, pool_size: int = 1024) -> None:
-        self._sessions: dict[str, aiohttp.ClientSession] = {}
-        self._pool_size = pool_size
-
-    def session(self, backend: BackendConfig) -> aiohttp.ClientSession:
-        origin = str(aiohttp.client.URL(backend.base_url).origin())
-        session = self._sessions.get(origin)
-        if session is None or session.closed:
-            connector = aiohttp.TCPConnector(limit=self._pool_size, limit_per_host=self._pool_size,
-                                             keepalive_timeout=30, ttl_dns_cache=60, enable_cleanup_closed=True)
-            # No client-wide timeout: each call sets its own from the route.
-            session = aiohttp.ClientSession(connector=connector, auto_decompress=False,
-                                            timeout=aiohttp.ClientTimeout(total=None), skip_auto_headers=("User-Agent",))
-            self._sessions[origin] = session
-        return session
-
-    async def close(self) -> None:
-        for session in self._sessions.values():
-            await session.close()
-        self._sessions.clear()
 
 
 def upstream_headers(backend: BackendConfig, client_headers, request_id: str) -> CIMultiDict:

@@ -126,6 +126,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     settings = app[SETTINGS]
     model, _, stream = validate_chat(body, settings.max_messages)
     table = app[ROUTES].current  # this request keeps this table even if a reload lands meanwhile
+    request["model_label"] = model[:200]  # logged as asked; metrics count names not in the table as unknown
     route = lookup(table, model)
     request["model_label"] = route.name
     client = request.get("client")

@@ -14,7 +14,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import aiohttp
 from aiohttp import web
 
 from .backends import response_headers, upstream_headers
@@ -27,6 +26,7 @@ from .errors import (
     UpstreamTimeout,
     UpstreamUnreachable,
 )
+from .http_client import Response, UpstreamBodyError, UpstreamConnectError, UpstreamConnectTimeout, Upstreams
 from .keys import BACKENDS, BREAKERS, METRICS
 from .resilience import RETRYABLE_STATUSES, RetryPolicy
 from .routing import BackendConfig, Route, RoutingTable, Timeouts
@@ -71,7 +71,7 @@ def _status_error(backend: BackendConfig, status: int, body: bytes, headers, red
 
 
 async def attempt(
-    session: aiohttp.ClientSession,
+    upstreams: Upstreams,
     backend: BackendConfig,
     route: Route,
     timeouts: Timeouts,
@@ -82,12 +82,11 @@ async def attempt(
     redact: Callable[[bytes], bytes],
 ) -> Answered:
     loop = asyncio.get_running_loop()
-    url = backend.base_url + "/chat/completions"
-    client_timeout = aiohttp.ClientTimeout(total=None, sock_connect=timeouts.connect)
+    origin, path = upstreams.target(backend.base_url + "/chat/completions")
     response = None
     try:
         async with asyncio.timeout_at(min(loop.time() + timeouts.first_byte, deadline)):
-            response = await session.post(url, data=payload, headers=headers, timeout=client_timeout)
+            response = await origin.post(path, headers, payload, timeouts.connect)
             if response.status >= 400:
                 body = await response.read()
                 response.release()
@@ -109,22 +108,29 @@ async def attempt(
         _close(response)
         raise _Retryable(UpstreamProtocolError(f"The upstream '{backend.name}' stream failed before it started: "
                                                f"{exc.message}")) from None
-    except aiohttp.ConnectionTimeoutError:
+    except UpstreamConnectTimeout:
         raise _Retryable(UpstreamUnreachable(f"Could not connect to the upstream '{backend.name}' within "
                                              f"{timeouts.connect:g} s")) from None
     except TimeoutError:
         _close(response)
         raise _Retryable(UpstreamTimeout(f"The upstream '{backend.name}' did not answer in time")) from None
-    except aiohttp.ClientPayloadError:
+    except UpstreamBodyError:
         _close(response)
         raise _Retryable(UpstreamProtocolError(f"The upstream '{backend.name}' cut its response short")) from None
-    except (aiohttp.ClientConnectionError, OSError) as exc:
+    except OSError as exc:  # refused, reset, closed before answering, name not found
         _close(response)
         raise _Retryable(UpstreamUnreachable(f"The upstream '{backend.name}' is unreachable "
-                                             f"({type(exc).__name__})")) from None
+                                             f"({_reason(exc)})")) from None
     except BaseException:
         _close(response)  # cancelled (client gone, shutdown): drop the upstream at once
         raise
+
+
+def _reason(exc: OSError) -> str:
+    """A short, key-free reason for a connection failure (the URL is never part of it)."""
+    if isinstance(exc, UpstreamConnectError):
+        return f"cannot connect: {exc}"
+    return exc.strerror or type(exc).__name__
 
 
 _DECODER = json.JSONDecoder()
@@ -146,7 +152,7 @@ def _usage_of(body: bytes, backend: str) -> dict[str, Any] | None:
     return usage if isinstance(usage, dict) else None
 
 
-def _close(response: aiohttp.ClientResponse | None) -> None:
+def _close(response: Response | None) -> None:
     if response is not None:
         response.close()
 
@@ -165,7 +171,7 @@ async def forward(
     app = request.app
     loop = asyncio.get_running_loop()
     deadline = loop.time() + policy.budget
-    breakers, metrics, backends = app[BREAKERS], app[METRICS], app[BACKENDS]
+    breakers, metrics, upstreams = app[BREAKERS], app[METRICS], app[BACKENDS]
     candidates = [route, *(table.routes[name] for name in route.fallbacks if name in table.routes)]
     last: Exception = UpstreamUnreachable("No upstream could be tried")
     attempts = 0
@@ -178,14 +184,13 @@ async def forward(
         timeouts = table.timeouts_for(candidate)
         payload = encode(candidate)
         headers = upstream_headers(backend, request.headers, request_id)
-        session = backends.session(backend)
         for retry in range(policy.attempts):
             if retry:
                 metrics.retries.labels(candidate.name).inc()
             attempts += 1
             metrics.upstream_attempts.labels(backend.name).inc()
             try:
-                answered = await attempt(session, backend, candidate, timeouts, payload, headers, stream,
+                answered = await attempt(upstreams, backend, candidate, timeouts, payload, headers, stream,
                                          deadline, redact)
             except _Retryable as exc:
                 last = exc.error

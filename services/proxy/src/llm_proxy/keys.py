@@ -8,24 +8,25 @@ from aiohttp import web
 
 if TYPE_CHECKING:
     from .auth import ClientKeys
-    from .backends import Backends
+    from .http_client import Upstreams
     from .knowledge import KnowledgePack
     from .lifecycle import Lifecycle
     from .metrics import ProxyMetrics
     from .resilience import Breakers
     from .seed_api import SeenSamples
     from .settings import ProxySettings
-    from .logs import Redactor
+    from .logs import Redactor, RequestLog
     from .watcher import Reloadable
     from .routing import RoutingTable
 
 SETTINGS = web.AppKey("settings", "ProxySettings")
 ROUTES = web.AppKey("routes", "Reloadable[RoutingTable]")
 KNOWLEDGE = web.AppKey("knowledge", "Reloadable[KnowledgePack]")
-BACKENDS = web.AppKey("backends", "Backends")
+BACKENDS = web.AppKey("backends", "Upstreams")
 METRICS = web.AppKey("metrics", "ProxyMetrics")
 BREAKERS = web.AppKey("breakers", "Breakers")
 CLIENT_KEYS = web.AppKey("client_keys", "ClientKeys")
 LIFECYCLE = web.AppKey("lifecycle", "Lifecycle")
 SEEN_SAMPLES = web.AppKey("seen_samples", "SeenSamples")
 REDACTOR = web.AppKey("redactor", "Redactor")
+REQUEST_LOG = web.AppKey("request_log", "RequestLog | None")

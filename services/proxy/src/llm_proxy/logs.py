@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+import os
 import re
 import sys
-import uuid
+import time
 from collections.abc import Iterable
+from typing import Any, TextIO
 
 _SECRETS = re.compile(r"(sk-[A-Za-z0-9_\-]{6,}|Bearer\s+[A-Za-z0-9._\-~+/=]{6,})")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._\-]{1,128}$")
@@ -41,7 +44,7 @@ def request_id(inbound: str | None) -> str:
     """The caller's X-Request-Id when it is sane, else a new one."""
     if inbound and _REQUEST_ID.match(inbound):
         return inbound
-    return uuid.uuid4().hex
+    return os.urandom(16).hex()  # the shape of uuid4().hex at a fifth of the cost
 
 
 class JsonFormatter(logging.Formatter):
@@ -76,4 +79,59 @@ def configure(log_format: str, level: str) -> None:
     root.setLevel(level.upper())
 
 
-request_log = logging.getLogger("llm_proxy.request")
+class RequestLog:
+    """One line per request, in the format of the other log lines, written in batches.
+
+    Through the logging module a line costs about 20 µs and a flushed write, a sixth of the
+    proxy's CPU per request in the benchmark. Like nginx's `access_log ... buffer= flush=`,
+    lines are kept for at most `flush_interval` seconds (or `max_lines`) and written at once;
+    `flush()` runs at shutdown so none is lost.
+    """
+
+    def __init__(self, log_format: str, stream: TextIO | None = None, flush_interval: float = 0.2,
+                 max_lines: int = 512) -> None:
+        self.json = log_format == "json"
+        self._stream = stream
+        self._lines: list[str] = []
+        self._interval = flush_interval
+        self._max = max_lines
+        self._timer: asyncio.TimerHandle | None = None
+        self._second = -1
+        self._stamp = ""
+
+    def _time(self) -> tuple[str, int]:
+        now = time.time()
+        second = int(now)
+        if second != self._second:  # strftime once a second, not once a line
+            self._second = second
+            self._stamp = time.strftime("%Y-%m-%dT%H:%M:%S" if self.json else "%Y-%m-%d %H:%M:%S",
+                                        time.localtime(second))
+        return self._stamp, int((now - second) * 1000)
+
+    def write(self, fields: dict[str, Any]) -> None:
+        stamp, ms = self._time()
+        if self.json:
+            line = json.dumps({"time": stamp, "level": "INFO", "logger": "llm_proxy.request", "message": "request",
+                               **fields}, default=str)
+        else:
+            line = f"{stamp},{ms:03d} INFO llm_proxy.request request " + " ".join(f"{k}={v}" for k, v in fields.items())
+        self._lines.append(line)
+        if len(self._lines) >= self._max:
+            self.flush()
+        elif self._timer is None:
+            self._timer = asyncio.get_running_loop().call_later(self._interval, self.flush)
+
+    def flush(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if not self._lines:
+            return
+        text = "\n".join(self._lines) + "\n"
+        self._lines.clear()
+        stream = self._stream or sys.stdout  # looked up late: tests and tools swap sys.stdout
+        try:
+            stream.write(text)
+            stream.flush()
+        except (OSError, ValueError):  # a closed or broken stdout must not fail requests
+            pass

@@ -6,8 +6,8 @@ import time
 
 from aiohttp import web
 
-from .keys import METRICS, ROUTES, SETTINGS
-from .logs import request_id, request_log
+from .keys import METRICS, REQUEST_LOG, ROUTES
+from .logs import request_id
 
 UNOBSERVED = frozenset({"/healthz", "/readyz", "/metrics"})
 
@@ -43,7 +43,8 @@ async def observe_middleware(request: web.Request, handler):
         label = model if model is not None and model in app[ROUTES].current.routes else "unknown"
         metrics.requests.labels(label, str(status)).inc()
         metrics.duration.labels(label).observe(elapsed)
-        if app[SETTINGS].log_requests:
+        request_log = app[REQUEST_LOG]
+        if request_log is not None:
             fields = {"request_id": rid, "method": request.method, "path": request.path, "status": status,
                       "duration_ms": round(elapsed * 1000, 2), "model": model or "-"}
             if "answered_by" in request:
@@ -52,4 +53,4 @@ async def observe_middleware(request: web.Request, handler):
                 fields["stream_error"] = request["stream_error"]
             if "client" in request and request["client"] is not None:
                 fields["client"] = request["client"].name
-            request_log.info("request", extra={"fields": fields})
+            request_log.write(fields)

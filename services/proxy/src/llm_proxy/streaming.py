@@ -13,8 +13,9 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-import aiohttp
 from aiohttp import web
+
+from .http_client import Response, UpstreamBodyError
 
 DONE = b"[DONE]"
 
@@ -88,17 +89,17 @@ def error_event(kind: str, message: str, request_id: str) -> bytes:
 class StreamStart:
     """An upstream stream that has produced its first events but has not been sent on yet."""
 
-    response: aiohttp.ClientResponse
+    response: Response
     first: bytes
     scanner: SseScanner
 
 
-async def read_first_events(response: aiohttp.ClientResponse, scanner: SseScanner, timeout: float) -> bytes:
+async def read_first_events(response: Response, scanner: SseScanner, timeout: float) -> bytes:
     """Read until at least one complete event: until then nothing is committed to the client,
     so a failure here can still be retried or fall back."""
     async with asyncio.timeout(timeout):
         while True:
-            chunk = await response.content.readany()
+            chunk = await response.readany()
             if not chunk:
                 raise StreamBroken("cut", "the upstream closed the stream before its first event")
             out = scanner.feed(chunk)
@@ -107,7 +108,7 @@ async def read_first_events(response: aiohttp.ClientResponse, scanner: SseScanne
 
 
 async def pump(
-    response: aiohttp.ClientResponse,
+    response: Response,
     scanner: SseScanner,
     out: web.StreamResponse,
     idle: float,
@@ -115,11 +116,10 @@ async def pump(
 ) -> None:
     """Forward the rest of the stream; raise StreamBroken if it does not end with [DONE]."""
     loop = asyncio.get_running_loop()
-    content = response.content
     try:
         async with asyncio.timeout_at(min(loop.time() + idle, deadline)) as timer:
             while True:
-                chunk = await content.readany()
+                chunk = await response.readany()
                 if not chunk:
                     break
                 forward = scanner.feed(chunk)
@@ -129,7 +129,7 @@ async def pump(
     except TimeoutError:
         raise StreamBroken("stalled" if loop.time() < deadline else "timeout",
                            "the upstream stopped sending; the answer is incomplete") from None
-    except (aiohttp.ClientPayloadError, aiohttp.ServerDisconnectedError, aiohttp.ClientOSError):
+    except (UpstreamBodyError, OSError):
         raise StreamBroken("cut", "the upstream connection broke mid-stream; the answer is incomplete") from None
     if scanner.buffer.strip():
         raise StreamBroken("cut", "the upstream stream ended inside an event; the answer is incomplete")
