@@ -52,7 +52,9 @@ images:  ## build llm-proxy:dev and mock-model:dev (ENGINE=podman|docker, BASE_I
 knowledge: install  ## rebuild the knowledge pack (and its packaged copies) from finetune/data/candidate.xlsx
 	$(BIN)/llm-finetune pack finetune/data/candidate.xlsx -o finetune/data/knowledge.json --packaged
 
-bench: install  ## benchmark proxy vs direct-to-mock (needs wrk; BENCH_ARGS="--streams 512 --soak 600 --litellm")
+bench: install  ## benchmark proxy vs direct-to-mock (BENCH_ARGS="--streams 512 --soak 600 --litellm")
+	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -qq wrk >/dev/null; } || \
+		{ echo "bench needs wrk: apt-get install wrk" >&2; exit 1; }
 	$(BIN)/pip install --quiet -r bench/requirements.txt
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 

@@ -3,6 +3,8 @@ wrk.method = "POST"
 wrk.body = os.getenv("BODY")
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["X-Mock-Response-Tokens"] = os.getenv("RESPONSE_TOKENS") or "20"
+-- Every target gets the same key (LiteLLM requires its master key; the mock and our keyless proxy ignore it).
+if os.getenv("AUTH") then wrk.headers["Authorization"] = "Bearer " .. os.getenv("AUTH") end
 
 done = function(summary, latency, requests)
   local e = summary.errors

@@ -1,6 +1,7 @@
 """Benchmark the proxy against the mock, side by side with calling the mock directly.
 
-Layout (2 cores): the proxy alone on core 0; the mock and the load generator on core 1. Every
+Layout (2 cores): the proxy alone on core 0; the mock and the load generators (wrk, and the
+Python stream and soak clients) on core 1. Every
 scenario runs direct-to-mock (the ceiling) and through the proxy in the same run, each point
 after a discarded warm-up, repeated, best of N taken for throughput and median for latency.
 Optionally LiteLLM's proxy is measured the same way (installed into bench/.venv-litellm).
@@ -32,6 +33,7 @@ HERE = Path(__file__).resolve().parent
 BIN = Path(sys.executable).parent
 RESULTS = HERE / "results"
 LUA = HERE / "post.lua"
+BENCH_KEY = "sk-bench-master-key"  # LiteLLM refuses to start without a master key
 BODY = {"model": "mock-gpt-model-0701", "messages": [{"role": "user", "content": "When is his birthday ?"}]}
 
 
@@ -62,14 +64,23 @@ def rss_mib(pid: int) -> float:
 
 
 class Service:
-    def __init__(self, name: str, cmd: list[str], core: int, health: str, env: dict | None = None) -> None:
+    def __init__(self, name: str, cmd: list[str], core: int, health: str, env: dict | None = None,
+                 startup: float = 30) -> None:
         self.name = name
         self.proc = subprocess.Popen(["taskset", "-c", str(core), *cmd], env={**os.environ, **(env or {})},
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_http(health)
+        wait_http(health, startup)
 
     def rss(self) -> float:
         return rss_mib(self.proc.pid)
+
+    def pin(self, cores: set[int]) -> None:
+        """Move every thread of the service (affinity is per thread) to `cores`."""
+        for task in Path(f"/proc/{self.proc.pid}/task").iterdir():
+            try:
+                os.sched_setaffinity(int(task.name), cores)
+            except ProcessLookupError:  # a thread that just ended
+                pass
 
     def stop(self) -> None:
         self.proc.terminate()
@@ -81,7 +92,7 @@ class Service:
 
 def wrk(url: str, connections: int, seconds: int, stream: bool, tokens: int) -> dict:
     body = dict(BODY, stream=stream)
-    env = {**os.environ, "BODY": json.dumps(body), "RESPONSE_TOKENS": str(tokens)}
+    env = {**os.environ, "BODY": json.dumps(body), "RESPONSE_TOKENS": str(tokens), "AUTH": BENCH_KEY}
     out = subprocess.run(["taskset", "-c", "1", "wrk", "-t", "1", "-c", str(connections), "-d", f"{seconds}s",
                           "--latency", "-s", str(LUA), url], capture_output=True, text=True, env=env, check=True)
     line = next(ln for ln in out.stdout.splitlines() if ln.startswith("JSON "))
@@ -90,15 +101,29 @@ def wrk(url: str, connections: int, seconds: int, stream: bool, tokens: int) -> 
     return stats
 
 
-def measure(base: str, connections: int, stream: bool, seconds: int, repeats: int, tokens: int) -> dict:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process, from /proc (clock ticks)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def measure(base: str, connections: int, stream: bool, seconds: int, repeats: int, tokens: int,
+            service: "Service") -> dict:
     url = base + "/v1/chat/completions"
     wrk(url, connections, 2, stream, tokens)  # warm-up, discarded
+    cpu = cpu_seconds(service.proc.pid)
     runs = [wrk(url, connections, seconds, stream, tokens) for _ in range(repeats)]
+    cpu = cpu_seconds(service.proc.pid) - cpu
     return {"rps": max(r["rps"] for r in runs), "p50_ms": statistics.median(r["p50"] for r in runs) / 1000,
-            "p99_ms": statistics.median(r["p99"] for r in runs) / 1000, "errors": sum(r["errors"] for r in runs)}
+            "p99_ms": statistics.median(r["p99"] for r in runs) / 1000, "errors": sum(r["errors"] for r in runs),
+            "cpu_us_per_request": cpu * 1e6 / max(1, sum(r["requests"] for r in runs))}
 
 
-SCENARIOS = [("non-stream", 1, False), ("non-stream", 16, False), ("non-stream", 64, False), ("stream", 16, True)]
+# (name, connections, stream, one core). The one-core row puts the proxy on the mock's and wrk's
+# core: with a single connection every hop to the other core waits for that core to wake up,
+# which on these VMs costs more than the proxy's own work; on one core only the work remains.
+SCENARIOS = [("non-stream", 1, False, False), ("non-stream, all on one core", 1, False, True),
+             ("non-stream", 16, False, False), ("non-stream", 64, False, False), ("stream", 16, True, False)]
 
 
 def routes_file(mock_url: str) -> Path:
@@ -119,19 +144,21 @@ def litellm_proxy(mock_url: str, port: int):
                       "litellm_settings:\n  drop_params: true\n")
     return Service("litellm", [str(venv / "bin" / "litellm"), "--config", str(config), "--port", str(port),
                                "--num_workers", "1"], 0, f"http://127.0.0.1:{port}/health/liveliness",
-                   env={"LITELLM_LOG": "ERROR"})
+                   env={"LITELLM_LOG": "ERROR", "LITELLM_MASTER_KEY": BENCH_KEY,
+                        "LITELLM_LOCAL_MODEL_COST_MAP": "True"},  # no download of the cost map at start
+                   startup=180)
 
 
 def table(rows: list[dict], targets: list[str]) -> str:
-    head = "| scenario | conns | " + " | ".join(f"{t} req/s | {t} p50 ms | {t} p99 ms" for t in targets) + \
-           " | added p50 ms (proxy − direct) |"
-    sep = "|" + "---|" * (2 + 3 * len(targets) + 1)
+    head = "| scenario | conns | " + " | ".join(f"{t} req/s | {t} p50 ms | {t} p99 ms | {t} CPU µs/req"
+                                               for t in targets) + " | added p50 ms (proxy − direct) |"
+    sep = "|" + "---|" * (2 + 4 * len(targets) + 1)
     lines = [head, sep]
     for row in rows:
         cells = []
         for t in targets:
             r = row[t]
-            cells.append(f"{r['rps']:,.0f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f}")
+            cells.append(f"{r['rps']:,.0f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {r['cpu_us_per_request']:,.0f}")
         added = row["proxy"]["p50_ms"] - row["direct"]["p50_ms"]
         lines.append(f"| {row['scenario']} | {row['conns']} | " + " | ".join(cells) + f" | {added:+.2f} |")
     return "\n".join(lines)
@@ -158,24 +185,31 @@ def main(argv: list[str] | None = None) -> int:
                               "--routes", str(routes_file(mock_url))], 0, f"http://127.0.0.1:{proxy_port}/readyz",
                     env={"LLM_PROXY_LOG_REQUESTS": os.environ.get("LLM_PROXY_LOG_REQUESTS", "true")})
     bases = {"direct": f"http://127.0.0.1:{mock_port}", "proxy": f"http://127.0.0.1:{proxy_port}"}
+    services = {"direct": mock, "proxy": proxy}  # whose CPU each target's row counts
     extra = None
     if args.litellm:
         port = free_port()
-        extra = litellm_proxy(mock_url, port)
+        extra = services["litellm"] = litellm_proxy(mock_url, port)
         bases["litellm"] = f"http://127.0.0.1:{port}"
     result: dict = {"when": time.strftime("%Y-%m-%d %H:%M"), "cores": os.cpu_count(), "rows": []}
     try:
         rss_before = proxy.rss()
-        for name, conns, stream in SCENARIOS:
+        proxies = [service for service in (proxy, extra) if service is not None]
+        for name, conns, stream, one_core in SCENARIOS:
             row = {"scenario": f"{name} ({args.tokens} chunks)" if stream else name, "conns": conns}
+            for service in proxies:
+                service.pin({1} if one_core else {0})
             for target, base in bases.items():
-                row[target] = measure(base, conns, stream, args.seconds, args.repeats, args.tokens)
+                row[target] = measure(base, conns, stream, args.seconds, args.repeats, args.tokens,
+                                      services[target])
             row["proxy_rss_mib"] = proxy.rss()
             result["rows"].append(row)
             print(json.dumps(row), flush=True)
         result["proxy_rss_mib"] = {"idle": rss_before, "after_load": proxy.rss()}
         if extra is not None:
             result["litellm_rss_mib"] = extra.rss()
+        # The Python load generators below share core 1 with the mock, as wrk does.
+        os.sched_setaffinity(0, {1})
         if args.streams:
             from streams import run_streams
 
@@ -199,7 +233,8 @@ def main(argv: list[str] | None = None) -> int:
         md.append(f"LiteLLM proxy RSS after the load: {result['litellm_rss_mib']:.1f} MiB.")
     if "streams" in result:
         s = result["streams"]
-        md.append(f"{s['streams']} concurrent streams of {s['chunks']} chunks at {s['pace_ms']} ms: "
+        md.append(f"{s['streams']} concurrent streams of {s['chunks']} chunks at {s['pace_ms']} ms "
+                  f"(median of {s['repeats']} alternating rounds): {s['proxy']['completed']} completed, "
                   f"{s['proxy']['stalled']} stalled through the proxy ({s['direct']['stalled']} direct); "
                   f"inter-chunk gap p99 {s['proxy']['gap_p99_ms']:.2f} ms vs {s['direct']['gap_p99_ms']:.2f} ms "
                   f"direct (added {s['added_gap_p99_ms']:+.2f} ms); proxy RSS {s['proxy_rss_mib']:.1f} MiB.")

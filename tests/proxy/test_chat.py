@@ -103,6 +103,26 @@ async def test_model_is_rewritten_and_auth_is_swapped(make_proxy, recording_upst
     assert reply.headers["X-Request-Id"] == headers["X-Request-Id"]
 
 
+async def test_an_unchanged_body_goes_up_as_the_clients_bytes_and_a_repeated_model_key_does_not(
+        make_proxy, recording_upstream):
+    routes = {"backends": {"rec": {"base_url": str(recording_upstream.make_url("/v1"))}},
+              "models": [{"name": "cheap", "group": "mock", "backend": "rec"},
+                         {"name": "dear", "group": "openai", "backend": "rec"}]}
+    proxy = await make_proxy(routes)
+    verbatim = b'{ "messages":[{"role":"user","content":"hi"}],  "model" : "cheap", "x_extra": 1.50 }'
+    smuggled = b'{"model": "dear", "messages": [{"role": "user", "content": "hi"}], "model": "cheap"}'
+    async with aiohttp.ClientSession() as http:
+        for body in (verbatim, smuggled):
+            async with http.post(proxy.make_url("/v1/chat/completions"), data=body,
+                                 headers={"Content-Type": "application/json"}) as resp:
+                assert resp.status == 200
+    assert recording_upstream.raw[0] == verbatim
+    # The proxy routed the second by its last "model" (as json.loads reads it): the upstream must
+    # get that one only, not a body in which a first-key parser would read "dear".
+    assert recording_upstream.raw[1].count(b'"model"') == 1
+    assert recording_upstream.requests[1][1]["model"] == "cheap"
+
+
 async def test_a_backend_without_a_key_sends_no_authorization(make_proxy, recording_upstream):
     routes = {"backends": {"rec": {"base_url": str(recording_upstream.make_url("/v1"))}},
               "models": [{"name": "m", "group": "mock", "backend": "rec"}]}

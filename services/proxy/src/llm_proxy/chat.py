@@ -100,11 +100,16 @@ async def list_models(request: web.Request) -> web.Response:
     return web.json_response({"object": "list", "data": data})
 
 
-def encoder(request: web.Request, body: dict[str, Any]):
+def encoder(request: web.Request, body: dict[str, Any], raw: bytes):
     """Builds the upstream body for a route: the upstream model name, and grounding where asked."""
     knowledge = request.app[KNOWLEDGE].current
+    # A body with one "model" key, sent to a route that changes nothing, goes up as the client's
+    # own bytes. (With a repeated key, parsers disagree on which one counts: re-encode it.)
+    untouched = raw.count(b'"model"') == 1
 
     def encode(route: Route) -> bytes:
+        if untouched and route.context != "knowledge" and route.upstream_model == body["model"]:
+            return raw
         out = dict(body)
         out["model"] = route.upstream_model
         if route.context == "knowledge":
@@ -132,7 +137,8 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     client = request.get("client")
     if client is not None and not client.allows(route.name):
         raise PermissionDenied(f"This API key may not use the model '{route.name}'", param="model")
-    answered = await forward(request, table, route, encoder(request, body), stream, request["request_id"],
+    raw = await request.read()  # the bytes read_json_object parsed (aiohttp keeps them)
+    answered = await forward(request, table, route, encoder(request, body, raw), stream, request["request_id"],
                              RetryPolicy.from_settings(settings), app[REDACTOR].bytes)
     request["answered_by"] = answered.route.name
     headers = answer_headers(request, route, answered)
@@ -153,7 +159,7 @@ async def _stream_out(request: web.Request, table: RoutingTable, route: Route, a
     try:
         await out.prepare(request)
         await out.write(start.first)
-        metrics.ttft.labels(route.name).observe(time.perf_counter() - request["started"])
+        metrics.of(metrics.ttft, route.name).observe(time.perf_counter() - request["started"])
         try:
             await pump(start.response, start.scanner, out, timeouts.idle, loop.time() + timeouts.total)
         except StreamBroken as exc:

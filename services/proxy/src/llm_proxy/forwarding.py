@@ -188,7 +188,7 @@ async def forward(
             if retry:
                 metrics.retries.labels(candidate.name).inc()
             attempts += 1
-            metrics.upstream_attempts.labels(backend.name).inc()
+            metrics.of(metrics.upstream_attempts, backend.name).inc()
             try:
                 answered = await attempt(upstreams, backend, candidate, timeouts, payload, headers, stream,
                                          deadline, redact)

@@ -8,6 +8,7 @@ from aiohttp import web
 
 from .keys import METRICS, REQUEST_LOG, ROUTES
 from .logs import request_id
+from .metrics import UNKNOWN
 
 UNOBSERVED = frozenset({"/healthz", "/readyz", "/metrics"})
 
@@ -40,9 +41,9 @@ async def observe_middleware(request: web.Request, handler):
         metrics.in_flight.dec()
         elapsed = time.perf_counter() - started
         model = request.get("model_label")
-        label = model if model is not None and model in app[ROUTES].current.routes else "unknown"
-        metrics.requests.labels(label, str(status)).inc()
-        metrics.duration.labels(label).observe(elapsed)
+        label = model if model is not None and model in app[ROUTES].current.routes else UNKNOWN
+        metrics.of(metrics.requests, label, str(status)).inc()
+        metrics.of(metrics.duration, label).observe(elapsed)
         request_log = app[REQUEST_LOG]
         if request_log is not None:
             fields = {"request_id": rid, "method": request.method, "path": request.path, "status": status,
