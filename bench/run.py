@@ -21,6 +21,7 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import socket
 import statistics
 import subprocess
@@ -74,6 +75,12 @@ class Service:
     def rss(self) -> float:
         return rss_mib(self.proc.pid)
 
+    def pause(self) -> None:
+        os.kill(self.proc.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        os.kill(self.proc.pid, signal.SIGCONT)
+
     def pin(self, cores: set[int]) -> None:
         """Move every thread of the service (affinity is per thread) to `cores`."""
         for task in Path(f"/proc/{self.proc.pid}/task").iterdir():
@@ -83,6 +90,7 @@ class Service:
                 pass
 
     def stop(self) -> None:
+        self.resume()  # a stopped process would not see SIGTERM
         self.proc.terminate()
         try:
             self.proc.wait(15)
@@ -200,14 +208,21 @@ def main(argv: list[str] | None = None) -> int:
             for service in proxies:
                 service.pin({1} if one_core else {0})
             for target, base in bases.items():
+                # Only the proxy being measured runs: an idle LiteLLM still takes CPU on core 0.
+                for service in proxies:
+                    service.resume() if service is services[target] else service.pause()
                 row[target] = measure(base, conns, stream, args.seconds, args.repeats, args.tokens,
                                       services[target])
             row["proxy_rss_mib"] = proxy.rss()
             result["rows"].append(row)
             print(json.dumps(row), flush=True)
         result["proxy_rss_mib"] = {"idle": rss_before, "after_load": proxy.rss()}
+        for service in proxies:
+            service.resume()
         if extra is not None:
             result["litellm_rss_mib"] = extra.rss()
+            extra.stop()  # the stream and soak phases measure our proxy alone
+            extra = None
         # The Python load generators below share core 1 with the mock, as wrk does.
         os.sched_setaffinity(0, {1})
         if args.streams:

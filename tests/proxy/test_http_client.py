@@ -258,6 +258,47 @@ async def test_a_slow_reader_pauses_the_upstream(upstreams):
         response.release()
 
 
+async def test_connections_to_one_origin_are_bounded_and_waiters_get_freed_ones():
+    open_now = peak = 0
+    release = asyncio.Event()
+
+    async def handler(reader, writer):
+        nonlocal open_now, peak
+        open_now += 1
+        peak = max(peak, open_now)
+        try:
+            while True:
+                await read_request(reader)
+                await release.wait()
+                writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            open_now -= 1
+            writer.close()
+
+    pool = Upstreams(limit_per_origin=2)
+    server, url = await raw_server(handler)
+
+    async def one():
+        response = await post(pool, url)
+        body = await response.read()
+        response.release()
+        return body
+
+    try:
+        async with server:
+            tasks = [asyncio.create_task(one()) for _ in range(5)]
+            await asyncio.sleep(0.2)
+            assert peak == 2  # three requests are waiting for a connection
+            release.set()
+            assert await asyncio.wait_for(asyncio.gather(*tasks), 5) == [b"ok"] * 5
+            assert peak == 2
+    finally:
+        await pool.close()
+
+
 def test_only_http_urls_are_targets(upstreams):
     with pytest.raises(ValueError):
         upstreams.target("ftp://example.com/v1")

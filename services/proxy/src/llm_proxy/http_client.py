@@ -233,7 +233,7 @@ def _header_bytes(name: str, value: str) -> bytes:
 class Origin:
     """The keep-alive connections to one scheme://host:port."""
 
-    def __init__(self, url: URL, ssl_context: ssl.SSLContext | None) -> None:
+    def __init__(self, url: URL, ssl_context: ssl.SSLContext | None, limit: int = 1024) -> None:
         self.host = url.raw_host or ""
         self.port = url.port or (443 if url.scheme == "https" else 80)
         self.ssl = ssl_context if url.scheme == "https" else None
@@ -242,32 +242,58 @@ class Origin:
         self.host_header = host if self.port == default_port else f"{host}:{self.port}"
         self._idle: deque[_Connection] = deque()
         self._all: set[_Connection] = set()
+        # At most `limit` connections (open or opening) to the origin; more requests wait for one.
+        self._limit = limit
+        self._opening = 0
+        self._waiters: deque[asyncio.Future[None]] = deque()
 
     def put_back(self, connection: _Connection) -> None:
         connection.response = None
         connection.idle_since = asyncio.get_running_loop().time()
         self._idle.append(connection)
+        self._wake_one()
 
     def forget(self, connection: _Connection) -> None:
-        self._all.discard(connection)
+        if connection in self._all:
+            self._all.discard(connection)
+            self._wake_one()
+
+    def _wake_one(self) -> None:
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():  # a waiter whose request was cancelled is skipped
+                waiter.set_result(None)
+                return
 
     async def _connection(self, connect_timeout: float) -> tuple[_Connection, bool]:
         loop = asyncio.get_running_loop()
-        now = loop.time()
-        while self._idle:
-            connection = self._idle.pop()  # the most recently used: the least likely to be stale
-            if not connection.closed and now - connection.idle_since < KEEPALIVE_SECONDS:
-                return connection, True
-            connection.close()
+        while True:
+            now = loop.time()
+            while self._idle:
+                connection = self._idle.pop()  # the most recently used: the least likely to be stale
+                if not connection.closed and now - connection.idle_since < KEEPALIVE_SECONDS:
+                    return connection, True
+                connection.close()
+            if len(self._all) + self._opening < self._limit:
+                break
+            waiter = loop.create_future()
+            self._waiters.append(waiter)
+            await waiter  # the caller's deadline bounds this wait
+        self._opening += 1
         try:
             async with asyncio.timeout(connect_timeout):
                 _, connection = await loop.create_connection(
                     lambda: _Connection(self), self.host, self.port, ssl=self.ssl,
                     server_hostname=self.host if self.ssl else None)
-        except TimeoutError:
-            raise UpstreamConnectTimeout(f"no connection to {self.host_header} within {connect_timeout:g} s") from None
-        except OSError as exc:
-            raise UpstreamConnectError(_reason(exc)) from None
+        except BaseException as exc:
+            self._opening -= 1
+            self._wake_one()  # the place this attempt held is free again
+            if isinstance(exc, TimeoutError):
+                raise UpstreamConnectTimeout(f"no connection within {connect_timeout:g} s") from None
+            if isinstance(exc, OSError):
+                raise UpstreamConnectError(_reason(exc)) from None
+            raise
+        self._opening -= 1
         self._all.add(connection)
         return connection, False
 
@@ -301,9 +327,10 @@ class Origin:
 class Upstreams:
     """One `Origin` per upstream origin, for the app's lifetime (closed in cleanup)."""
 
-    def __init__(self, ssl_context: ssl.SSLContext | None = None) -> None:
+    def __init__(self, ssl_context: ssl.SSLContext | None = None, limit_per_origin: int = 1024) -> None:
         # The system's CAs (SSL_CERT_FILE / SSL_CERT_DIR point OpenSSL at others, e.g. a corporate CA).
         self._ssl = ssl_context or ssl.create_default_context()
+        self._limit = limit_per_origin
         self._origins: dict[str, Origin] = {}
         self._targets: dict[str, tuple[Origin, str]] = {}
 
@@ -317,7 +344,7 @@ class Upstreams:
             key = str(parsed.origin())
             origin = self._origins.get(key)
             if origin is None:
-                origin = self._origins[key] = Origin(parsed, self._ssl)
+                origin = self._origins[key] = Origin(parsed, self._ssl, self._limit)
             found = self._targets[url] = (origin, parsed.raw_path_qs or "/")
         return found
 
