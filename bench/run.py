@@ -274,14 +274,15 @@ def plot(result: dict, targets: list[str]) -> None:
     except ImportError:
         return
     rows = result["rows"]
-    labels = [f"{r['scenario']}\nc={r['conns']}" for r in rows]
+    labels = [f"{r['scenario'].replace(', ', chr(10))}\nc={r['conns']}" for r in rows]
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.5))
     width = 0.8 / len(targets)
     for i, t in enumerate(targets):
         xs = [x + i * width for x in range(len(rows))]
         ax1.bar(xs, [r[t]["rps"] for r in rows], width, label=t)
         ax2.bar(xs, [r[t]["p50_ms"] for r in rows], width, label=t)
-    for ax, title in ((ax1, "requests / s"), (ax2, "median latency, ms")):
+    ax2.set_yscale("log")  # LiteLLM's latencies would flatten ours to nothing on a linear scale
+    for ax, title in ((ax1, "requests / s"), (ax2, "median latency, ms (log scale)")):
         ax.set_xticks([x + width * (len(targets) - 1) / 2 for x in range(len(rows))], labels, fontsize=8)
         ax.set_title(title)
         ax.legend()
