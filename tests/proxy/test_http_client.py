@@ -105,14 +105,20 @@ async def read_request(reader: asyncio.StreamReader) -> bytes:
     return head + await reader.readexactly(length)
 
 
-async def test_a_body_delimited_by_the_connection_closing_is_read_to_the_end(upstreams):
+def answers_then_closes(raw: bytes):
+    """A server handler that reads one request, writes `raw` (any bytes at all), and hangs up."""
+
     async def handler(reader, writer):
         await read_request(reader)
-        writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\nall of it")
+        writer.write(raw)
         await writer.drain()
         writer.close()
 
-    server, url = await raw_server(handler)
+    return handler
+
+
+async def test_a_body_delimited_by_the_connection_closing_is_read_to_the_end(upstreams):
+    server, url = await raw_server(answers_then_closes(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\nall of it"))
     async with server:
         response = await post(upstreams, url)
         assert await response.read() == b"all of it"
@@ -120,13 +126,7 @@ async def test_a_body_delimited_by_the_connection_closing_is_read_to_the_end(ups
 
 
 async def test_a_body_cut_before_its_length_is_an_error_after_what_arrived(upstreams):
-    async def handler(reader, writer):
-        await read_request(reader)
-        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly this")
-        await writer.drain()
-        writer.close()
-
-    server, url = await raw_server(handler)
+    server, url = await raw_server(answers_then_closes(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly this"))
     async with server:
         response = await post(upstreams, url)
         assert await response.readany() == b"only this"
@@ -136,24 +136,14 @@ async def test_a_body_cut_before_its_length_is_an_error_after_what_arrived(upstr
 
 
 async def test_invalid_http_is_an_error(upstreams):
-    async def handler(reader, writer):
-        await read_request(reader)
-        writer.write(b"NOT HTTP AT ALL\r\n\r\n")
-        await writer.drain()
-        writer.close()
-
-    server, url = await raw_server(handler)
+    server, url = await raw_server(answers_then_closes(b"NOT HTTP AT ALL\r\n\r\n"))
     async with server:
         with pytest.raises(UpstreamBodyError):
             await post(upstreams, url)
 
 
 async def test_a_connection_closed_before_the_answer_is_disconnected(upstreams):
-    async def handler(reader, writer):
-        await read_request(reader)
-        writer.close()
-
-    server, url = await raw_server(handler)
+    server, url = await raw_server(answers_then_closes(b""))
     async with server:
         with pytest.raises(UpstreamDisconnected):
             await post(upstreams, url)
