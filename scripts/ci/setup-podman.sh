@@ -15,9 +15,11 @@ CI_DIR=${LLM_PROXY_CI_DIR:-/var/lib/llm-proxy-ci}
 CACHE_DIR=${LLM_PROXY_CI_CACHE:-/var/cache/llm-proxy-ci}
 BASE_IMAGE=${LLM_PROXY_BASE_IMAGE:-localhost/pybase:bookworm}
 SUITE=bookworm
-# netavark + aardvark-dns: containers on one network find each other by name (the CNI backend
-# that podman falls back to without them has no DNS unless the dnsname plugin is there).
-PACKAGES=(podman buildah runc fuse-overlayfs slirp4netns uidmap debootstrap netavark aardvark-dns)
+# The CNI network backend with its dnsname plugin: containers on one network find each other by
+# name. (netavark was tried: on these machines its containers could not resolve outside names, so
+# pip inside an image build failed.)
+PACKAGES=(podman buildah runc fuse-overlayfs slirp4netns uidmap debootstrap
+          golang-github-containernetworking-plugin-dnsname)
 
 log() { printf '[setup-podman] %s\n' "$*" >&2; }
 
@@ -52,7 +54,7 @@ events_logfile_path = "$CI_DIR/events.log"
 tmp_dir = "$CI_DIR/tmp"
 
 [network]
-network_backend = "netavark"
+network_backend = "cni"
 EOF
 cat >"$CI_DIR/storage.conf" <<EOF
 [storage]
