@@ -87,7 +87,7 @@ def run_streams(direct: str, proxy: str, n: int, proxy_service, chunks: int = 40
                 repeats: int = 3) -> dict:
     """Direct and proxied rounds alternate after a discarded warm-up; each figure is the median round."""
     result: dict = {"streams": n, "chunks": chunks, "pace_ms": pace_ms, "repeats": repeats}
-    _go(proxy, min(n, 64), 5, pace_ms)  # warm-up: first connections, first collections
+    _go(proxy, n, 5, pace_ms)  # warm-up: every stream's upstream connection opened, first collections
     rounds: dict[str, list[dict]] = {"direct": [], "proxy": []}
     for _ in range(repeats):
         for target, base in (("direct", direct), ("proxy", proxy)):

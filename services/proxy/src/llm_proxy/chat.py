@@ -171,4 +171,5 @@ async def _stream_out(request: web.Request, table: RoutingTable, route: Route, a
         await out.write_eof()
         return out
     finally:
-        start.response.close()
+        # Read to its end, the upstream connection serves the next request; otherwise it is dropped.
+        start.response.release()

@@ -1,7 +1,7 @@
 """SSE passthrough: forward each complete event as it arrives, and never fake a clean ending.
 
 Events are checked as they pass (a `data:` payload must be JSON or `[DONE]`), which costs a
-`json.loads` per event and buys honesty: when an upstream stream breaks after it started (cut,
+JSON parse per event and buys honesty: when an upstream stream breaks after it started (cut,
 stall past the idle timeout, malformed event, end without `[DONE]`), the client gets an in-band
 error event in OpenAI's shape and no `[DONE]`, instead of a truncated answer that looks whole.
 """
@@ -13,6 +13,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 from aiohttp import web
 
 from .http_client import Response, UpstreamBodyError
@@ -64,10 +65,7 @@ class SseScanner:
             if payload == DONE:
                 self.done = True
                 continue
-            try:
-                obj = json.loads(payload)
-            except ValueError:
-                raise StreamBroken("malformed", "the upstream sent a malformed stream event") from None
+            obj = _parse(payload)
             if isinstance(obj, dict):
                 if "error" in obj:
                     error = obj["error"] if isinstance(obj["error"], dict) else {}
@@ -77,6 +75,19 @@ class SseScanner:
                 if self.model is None and isinstance(obj.get("model"), str):
                     self.model = obj["model"]
         self.events += 1
+
+
+def _parse(payload: bytes) -> Any:
+    """An event's JSON. orjson checks it in a fraction of the time (it was the largest cost per
+    chunk); what orjson refuses but the standard parser takes (integers past 64 bits, NaN) is
+    still accepted, so the fast path never calls a good stream broken."""
+    try:
+        return orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        try:
+            return json.loads(payload)
+        except (ValueError, RecursionError):
+            raise StreamBroken("malformed", "the upstream sent a malformed stream event") from None
 
 
 def error_event(kind: str, message: str, request_id: str) -> bytes:
