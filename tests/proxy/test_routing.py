@@ -66,6 +66,9 @@ def test_the_backend_key_never_shows_in_a_repr():
         ({"backends__mock__timeouts": {"idle": -1}}, "backends.mock.timeouts.idle: must be a positive number"),
         ({"backends__mock__timeouts": {"forever": 1}}, "backends.mock.timeouts.forever: unknown timeout"),
         ({"extra": 1}, "unknown top-level key(s) extra"),
+        ({"backends__mock__headers": {"X-Org": "a\r\nX-Evil: 1"}}, "backends.mock.headers.X-Org: not a valid HTTP header"),
+        ({"backends__mock__headers": {"Bad Name": "x"}}, "backends.mock.headers.Bad Name: not a valid HTTP header"),
+        ({"backends__mock__api_key": "sk-abc\ndef"}, "backends.mock.api_key: contains a line break"),
     ],
 )
 def test_invalid_tables_are_rejected_naming_the_key(changes, message):

@@ -27,6 +27,7 @@ GROUPS = ("fine-tuned", "mock", "openai")
 CONTEXTS = ("knowledge", "none")
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/@-]{0,199}$")
+_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")  # RFC 9110 token
 
 
 class RoutingError(ValueError):
@@ -146,10 +147,17 @@ def _parse_backends(raw: Any) -> dict[str, BackendConfig]:
         headers = spec.get("headers") or {}
         if not isinstance(headers, Mapping) or not all(isinstance(v, str) for v in headers.values()):
             raise RoutingError(f"{where}.headers: must be a mapping of header name to string")
+        for header, value in headers.items():
+            if not _HEADER_NAME.match(str(header)) or "\r" in value or "\n" in value:
+                raise RoutingError(f"{where}.headers.{header}: not a valid HTTP header (a token name, "
+                                   "a value without line breaks)")
+        api_key = _string(spec.get("api_key"), f"{where}.api_key", required=False)
+        if "\r" in api_key or "\n" in api_key:  # the key itself is never shown
+            raise RoutingError(f"{where}.api_key: contains a line break")
         backends[name] = BackendConfig(
             name=name,
             base_url=base_url.rstrip("/"),
-            api_key=_string(spec.get("api_key"), f"{where}.api_key", required=False),
+            api_key=api_key,
             timeouts=Timeouts().merged(spec.get("timeouts"), f"{where}.timeouts"),
             headers=tuple((str(k), v) for k, v in headers.items()),
         )
