@@ -52,6 +52,14 @@ async def test_lines_are_batched_and_flushed_within_the_interval():
     assert lines[1].endswith("request_id=r2 status=502")
 
 
+def test_a_client_cannot_forge_a_text_log_line():
+    stream = io.StringIO()
+    log = RequestLog("text", stream, max_lines=1)  # a full batch is written at once, no loop needed
+    log.write({"path": "/v1/x\n2026-01-01 00:00:00,000 INFO llm_proxy.request request status=200", "status": 404})
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 1 and "path=/v1/x\\n2026" in lines[0] and lines[0].endswith("status=404")
+
+
 @pytest.mark.parametrize("log_format", ["text", "json"])
 async def test_a_full_batch_is_written_at_once(log_format):
     stream = io.StringIO()

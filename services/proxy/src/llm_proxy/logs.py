@@ -79,6 +79,13 @@ def configure(log_format: str, level: str) -> None:
     root.setLevel(level.upper())
 
 
+def _printable(value: Any) -> str:
+    """A field for a text line: control characters escaped, so a path or model name sent by a
+    client (`/v1/x%0A...`) cannot start a forged log line."""
+    text = str(value)
+    return text if text.isprintable() else text.encode("unicode_escape").decode("ascii")
+
+
 class RequestLog:
     """One line per request, in the format of the other log lines, written in batches.
 
@@ -114,7 +121,8 @@ class RequestLog:
             line = json.dumps({"time": stamp, "level": "INFO", "logger": "llm_proxy.request", "message": "request",
                                **fields}, default=str)
         else:
-            line = f"{stamp},{ms:03d} INFO llm_proxy.request request " + " ".join(f"{k}={v}" for k, v in fields.items())
+            line = f"{stamp},{ms:03d} INFO llm_proxy.request request " + " ".join(
+                f"{k}={_printable(v)}" for k, v in fields.items())
         self._lines.append(line)
         if len(self._lines) >= self._max:
             self.flush()
