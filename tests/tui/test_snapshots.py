@@ -1,4 +1,7 @@
-"""Snapshots of the main screens (stable: no clock figures, a pinned URL label, fixed size)."""
+"""Snapshots of the main screens (stable: no clock figures, a pinned URL label, fixed size, and a
+cursor that does not blink, so the snapshot never lands between two blinks)."""
+
+from textual.widgets import Input
 
 from llm_tui.app import LlmTui
 from llm_tui.config import load_config
@@ -17,6 +20,12 @@ async def _wait(pilot, until):
     raise AssertionError("never settled")
 
 
+def _steady_cursor(app) -> None:
+    for screen in app.screen_stack:
+        for field in screen.query(Input):
+            field.cursor_blink = False  # the cursor then stays drawn
+
+
 def test_main_screen_with_an_answer(snap_compare, stack):
     app = LlmTui(load_config(stack.url), show_timing=False, display_url=LABEL, poll_seconds=600)
 
@@ -25,6 +34,7 @@ def test_main_screen_with_an_answer(snap_compare, stack):
         await pilot.press("alt+9")
         await _wait(pilot, lambda: list(app.chat.query(Exchange))
                     and "tokens" in str(app.chat.query_one(Exchange).query_one(".figures").render()))
+        _steady_cursor(app)
         await pilot.pause(0.2)
 
     assert snap_compare(app, terminal_size=SIZE, run_before=ask)
@@ -35,6 +45,8 @@ def test_unreachable_screen(snap_compare, isolated_dirs):
 
     async def wait(pilot):
         await _wait(pilot, lambda: app.screen.__class__.__name__ == "UnreachableScreen")
+        _steady_cursor(app)
+        await pilot.pause(0.2)
 
     assert snap_compare(app, terminal_size=SIZE, run_before=wait)
 
@@ -51,6 +63,7 @@ def test_conversations_screen(snap_compare, stack, isolated_dirs):
         await _wait(pilot, lambda: app.chat.model)
         await pilot.press("ctrl+o")
         await _wait(pilot, lambda: app.screen.__class__.__name__ == "ConversationsScreen")
+        _steady_cursor(app)
         await pilot.pause(0.2)
 
     assert snap_compare(app, terminal_size=SIZE, run_before=open_list)
