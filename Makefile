@@ -8,7 +8,7 @@ PYPROJECTS := services/proxy/pyproject.toml services/mock-model/pyproject.toml \
 
 PYTEST_ARGS ?=
 
-.PHONY: install run test clean help knowledge bench checkov-venv images chart-test
+.PHONY: install run test lint format clean help knowledge bench checkov-venv images chart-test
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -30,6 +30,18 @@ run: install  ## start mock-model (:5050) and the proxy (:8000) in the foregroun
 
 test: install checkov-venv  ## run the whole test suite
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The packages whose mypy configuration (in their pyproject.toml) `make lint` applies.
+MYPY_PACKAGES := services/proxy services/mock-model tui finetune
+
+lint: install  ## ruff (lint + format check, one rule set: ruff.toml) and mypy over the four packages
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	@set -e; for pkg in $(MYPY_PACKAGES); do echo "mypy $$pkg"; (cd $$pkg && $(CURDIR)/$(BIN)/mypy); done
+
+format: install  ## apply ruff's fixes and formatting
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
 
 # checkov pins its own dependency versions, which clash with the project's: it gets its own venv.
 CHECKOV_VENV := .venv-checkov

@@ -18,8 +18,8 @@ import sys
 from importlib import resources
 from pathlib import Path
 
-from llm_proxy.grounding import Grounder, GroundingConfig
 from llm_finetune.validate import count_tokens  # real cl100k_base counts (offline)
+from llm_proxy.grounding import Grounder, GroundingConfig
 
 
 def evaluate(pack: dict, config: GroundingConfig = GroundingConfig()) -> dict:

@@ -65,11 +65,16 @@ def rss_mib(pid: int) -> float:
 
 
 class Service:
-    def __init__(self, name: str, cmd: list[str], core: int, health: str, env: dict | None = None,
-                 startup: float = 30) -> None:
+    def __init__(
+        self, name: str, cmd: list[str], core: int, health: str, env: dict | None = None, startup: float = 30
+    ) -> None:
         self.name = name
-        self.proc = subprocess.Popen(["taskset", "-c", str(core), *cmd], env={**os.environ, **(env or {})},
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.proc = subprocess.Popen(
+            ["taskset", "-c", str(core), *cmd],
+            env={**os.environ, **(env or {})},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         wait_http(health, startup)
 
     def rss(self) -> float:
@@ -101,8 +106,28 @@ class Service:
 def wrk(url: str, connections: int, seconds: int, stream: bool, tokens: int) -> dict:
     body = dict(BODY, stream=stream)
     env = {**os.environ, "BODY": json.dumps(body), "RESPONSE_TOKENS": str(tokens), "AUTH": BENCH_KEY}
-    out = subprocess.run(["taskset", "-c", "1", "wrk", "-t", "1", "-c", str(connections), "-d", f"{seconds}s",
-                          "--latency", "-s", str(LUA), url], capture_output=True, text=True, env=env, check=True)
+    out = subprocess.run(
+        [
+            "taskset",
+            "-c",
+            "1",
+            "wrk",
+            "-t",
+            "1",
+            "-c",
+            str(connections),
+            "-d",
+            f"{seconds}s",
+            "--latency",
+            "-s",
+            str(LUA),
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    )
     line = next(ln for ln in out.stdout.splitlines() if ln.startswith("JSON "))
     stats = json.loads(line[5:])
     stats["rps"] = stats["requests"] / (stats["duration_us"] / 1e6)
@@ -115,29 +140,41 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def measure(base: str, connections: int, stream: bool, seconds: int, repeats: int, tokens: int,
-            service: "Service") -> dict:
+def measure(
+    base: str, connections: int, stream: bool, seconds: int, repeats: int, tokens: int, service: Service
+) -> dict:
     url = base + "/v1/chat/completions"
     wrk(url, connections, 2, stream, tokens)  # warm-up, discarded
     cpu = cpu_seconds(service.proc.pid)
     runs = [wrk(url, connections, seconds, stream, tokens) for _ in range(repeats)]
     cpu = cpu_seconds(service.proc.pid) - cpu
-    return {"rps": max(r["rps"] for r in runs), "p50_ms": statistics.median(r["p50"] for r in runs) / 1000,
-            "p99_ms": statistics.median(r["p99"] for r in runs) / 1000, "errors": sum(r["errors"] for r in runs),
-            "cpu_us_per_request": cpu * 1e6 / max(1, sum(r["requests"] for r in runs))}
+    return {
+        "rps": max(r["rps"] for r in runs),
+        "p50_ms": statistics.median(r["p50"] for r in runs) / 1000,
+        "p99_ms": statistics.median(r["p99"] for r in runs) / 1000,
+        "errors": sum(r["errors"] for r in runs),
+        "cpu_us_per_request": cpu * 1e6 / max(1, sum(r["requests"] for r in runs)),
+    }
 
 
 # (name, connections, stream, one core). The one-core row puts the proxy on the mock's and wrk's
 # core: with a single connection every hop to the other core waits for that core to wake up,
 # which on these VMs costs more than the proxy's own work; on one core only the work remains.
-SCENARIOS = [("non-stream", 1, False, False), ("non-stream, all on one core", 1, False, True),
-             ("non-stream", 16, False, False), ("non-stream", 64, False, False), ("stream", 16, True, False)]
+SCENARIOS = [
+    ("non-stream", 1, False, False),
+    ("non-stream, all on one core", 1, False, True),
+    ("non-stream", 16, False, False),
+    ("non-stream", 64, False, False),
+    ("stream", 16, True, False),
+]
 
 
 def routes_file(mock_url: str) -> Path:
     path = Path(tempfile.mkdtemp()) / "routes.yaml"
-    path.write_text(f"backends:\n  mock: {{base_url: '{mock_url}'}}\nmodels:\n"
-                    "  - {name: mock-gpt-model-0701, group: mock, backend: mock}\n")
+    path.write_text(
+        f"backends:\n  mock: {{base_url: '{mock_url}'}}\nmodels:\n"
+        "  - {name: mock-gpt-model-0701, group: mock, backend: mock}\n"
+    )
     return path
 
 
@@ -147,19 +184,31 @@ def litellm_proxy(mock_url: str, port: int):
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
         subprocess.run([str(venv / "bin" / "pip"), "install", "-q", "litellm[proxy]>=1.50,<2"], check=True)
     config = Path(tempfile.mkdtemp()) / "litellm.yaml"
-    config.write_text("model_list:\n  - model_name: mock-gpt-model-0701\n    litellm_params:\n"
-                      f"      model: openai/mock-gpt-model-0701\n      api_base: {mock_url}\n      api_key: none\n"
-                      "litellm_settings:\n  drop_params: true\n")
-    return Service("litellm", [str(venv / "bin" / "litellm"), "--config", str(config), "--port", str(port),
-                               "--num_workers", "1"], 0, f"http://127.0.0.1:{port}/health/liveliness",
-                   env={"LITELLM_LOG": "ERROR", "LITELLM_MASTER_KEY": BENCH_KEY,
-                        "LITELLM_LOCAL_MODEL_COST_MAP": "True"},  # no download of the cost map at start
-                   startup=180)
+    config.write_text(
+        "model_list:\n  - model_name: mock-gpt-model-0701\n    litellm_params:\n"
+        f"      model: openai/mock-gpt-model-0701\n      api_base: {mock_url}\n      api_key: none\n"
+        "litellm_settings:\n  drop_params: true\n"
+    )
+    return Service(
+        "litellm",
+        [str(venv / "bin" / "litellm"), "--config", str(config), "--port", str(port), "--num_workers", "1"],
+        0,
+        f"http://127.0.0.1:{port}/health/liveliness",
+        env={
+            "LITELLM_LOG": "ERROR",
+            "LITELLM_MASTER_KEY": BENCH_KEY,
+            "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+        },  # no download of the cost map at start
+        startup=180,
+    )
 
 
 def table(rows: list[dict], targets: list[str]) -> str:
-    head = "| scenario | conns | " + " | ".join(f"{t} req/s | {t} p50 ms | {t} p99 ms | {t} CPU µs/req"
-                                               for t in targets) + " | added p50 ms (proxy − direct) |"
+    head = (
+        "| scenario | conns | "
+        + " | ".join(f"{t} req/s | {t} p50 ms | {t} p99 ms | {t} CPU µs/req" for t in targets)
+        + " | added p50 ms (proxy − direct) |"
+    )
     sep = "|" + "---|" * (2 + 4 * len(targets) + 1)
     lines = [head, sep]
     for row in rows:
@@ -186,12 +235,28 @@ def main(argv: list[str] | None = None) -> int:
             sys.exit(f"bench: {tool} is not installed (apt-get install wrk util-linux)")
     RESULTS.mkdir(exist_ok=True)
     mock_port, proxy_port = free_port(), free_port()
-    mock = Service("mock", [str(BIN / "mock-model"), "--host", "127.0.0.1", "--port", str(mock_port)], 1,
-                   f"http://127.0.0.1:{mock_port}/healthz")
+    mock = Service(
+        "mock",
+        [str(BIN / "mock-model"), "--host", "127.0.0.1", "--port", str(mock_port)],
+        1,
+        f"http://127.0.0.1:{mock_port}/healthz",
+    )
     mock_url = f"http://127.0.0.1:{mock_port}/v1"
-    proxy = Service("proxy", [str(BIN / "llm-proxy"), "--host", "127.0.0.1", "--port", str(proxy_port),
-                              "--routes", str(routes_file(mock_url))], 0, f"http://127.0.0.1:{proxy_port}/readyz",
-                    env={"LLM_PROXY_LOG_REQUESTS": os.environ.get("LLM_PROXY_LOG_REQUESTS", "true")})
+    proxy = Service(
+        "proxy",
+        [
+            str(BIN / "llm-proxy"),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(proxy_port),
+            "--routes",
+            str(routes_file(mock_url)),
+        ],
+        0,
+        f"http://127.0.0.1:{proxy_port}/readyz",
+        env={"LLM_PROXY_LOG_REQUESTS": os.environ.get("LLM_PROXY_LOG_REQUESTS", "true")},
+    )
     bases = {"direct": f"http://127.0.0.1:{mock_port}", "proxy": f"http://127.0.0.1:{proxy_port}"}
     services = {"direct": mock, "proxy": proxy}  # whose CPU each target's row counts
     extra = None
@@ -211,8 +276,7 @@ def main(argv: list[str] | None = None) -> int:
                 # Only the proxy being measured runs: an idle LiteLLM still takes CPU on core 0.
                 for service in proxies:
                     service.resume() if service is services[target] else service.pause()
-                row[target] = measure(base, conns, stream, args.seconds, args.repeats, args.tokens,
-                                      services[target])
+                row[target] = measure(base, conns, stream, args.seconds, args.repeats, args.tokens, services[target])
             row["proxy_rss_mib"] = proxy.rss()
             result["rows"].append(row)
             print(json.dumps(row), flush=True)
@@ -240,23 +304,32 @@ def main(argv: list[str] | None = None) -> int:
             if service is not None:
                 service.stop()
     targets = list(bases)
-    md = [f"Run {result['when']} on {result['cores']} cores; proxy pinned to core 0, mock + wrk to core 1; "
-          f"best of {args.repeats} x {args.seconds}s after a warm-up.", "", table(result["rows"], targets), "",
-          f"Proxy RSS: {result['proxy_rss_mib']['idle']:.1f} MiB idle, "
-          f"{result['proxy_rss_mib']['after_load']:.1f} MiB after the load."]
+    md = [
+        f"Run {result['when']} on {result['cores']} cores; proxy pinned to core 0, mock + wrk to core 1; "
+        f"best of {args.repeats} x {args.seconds}s after a warm-up.",
+        "",
+        table(result["rows"], targets),
+        "",
+        f"Proxy RSS: {result['proxy_rss_mib']['idle']:.1f} MiB idle, "
+        f"{result['proxy_rss_mib']['after_load']:.1f} MiB after the load.",
+    ]
     if "litellm_rss_mib" in result:
         md.append(f"LiteLLM proxy RSS after the load: {result['litellm_rss_mib']:.1f} MiB.")
     if "streams" in result:
         s = result["streams"]
-        md.append(f"{s['streams']} concurrent streams of {s['chunks']} chunks at {s['pace_ms']} ms "
-                  f"(median of {s['repeats']} alternating rounds): {s['proxy']['completed']} completed, "
-                  f"{s['proxy']['stalled']} stalled through the proxy ({s['direct']['stalled']} direct); "
-                  f"inter-chunk gap p99 {s['proxy']['gap_p99_ms']:.2f} ms vs {s['direct']['gap_p99_ms']:.2f} ms "
-                  f"direct (added {s['added_gap_p99_ms']:+.2f} ms); proxy RSS {s['proxy_rss_mib']:.1f} MiB.")
+        md.append(
+            f"{s['streams']} concurrent streams of {s['chunks']} chunks at {s['pace_ms']} ms "
+            f"(median of {s['repeats']} alternating rounds): {s['proxy']['completed']} completed, "
+            f"{s['proxy']['stalled']} stalled through the proxy ({s['direct']['stalled']} direct); "
+            f"inter-chunk gap p99 {s['proxy']['gap_p99_ms']:.2f} ms vs {s['direct']['gap_p99_ms']:.2f} ms "
+            f"direct (added {s['added_gap_p99_ms']:+.2f} ms); proxy RSS {s['proxy_rss_mib']:.1f} MiB."
+        )
     if "soak" in result:
         s = result["soak"]
-        md.append(f"Soak {s['seconds']} s at {s['rps']:.0f} req/s: RSS {s['rss_start_mib']:.1f} -> "
-                  f"{s['rss_end_mib']:.1f} MiB, slope after warm-up {s['slope_mib_per_10min']:+.2f} MiB / 10 min.")
+        md.append(
+            f"Soak {s['seconds']} s at {s['rps']:.0f} req/s: RSS {s['rss_start_mib']:.1f} -> "
+            f"{s['rss_end_mib']:.1f} MiB, slope after warm-up {s['slope_mib_per_10min']:+.2f} MiB / 10 min."
+        )
     text = "\n".join(md) + "\n"
     (RESULTS / "latest.md").write_text(text)
     (RESULTS / "latest.json").write_text(json.dumps(result, indent=2) + "\n")

@@ -37,8 +37,14 @@ async def _load(base: str, seconds: int, service, concurrency: int = 8) -> dict:
         mx = sum(t for t, _ in warm) / n
         my = sum(r for _, r in warm) / n
         slope = sum((t - mx) * (r - my) for t, r in warm) / max(sum((t - mx) ** 2 for t, _ in warm), 1e-9)
-    return {"seconds": seconds, "rps": done / seconds, "rss_start_mib": samples[0][1] if samples else 0,
-            "rss_end_mib": samples[-1][1] if samples else 0, "slope_mib_per_10min": slope * 600, "samples": samples}
+    return {
+        "seconds": seconds,
+        "rps": done / seconds,
+        "rss_start_mib": samples[0][1] if samples else 0,
+        "rss_end_mib": samples[-1][1] if samples else 0,
+        "slope_mib_per_10min": slope * 600,
+        "samples": samples,
+    }
 
 
 def soak(base: str, seconds: int, service) -> dict:

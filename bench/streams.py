@@ -53,11 +53,12 @@ class _Stream(asyncio.Protocol):
 
 async def _run(base: str, n: int, chunks: int, pace_ms: int) -> dict:
     url = urlsplit(base)
-    body = (b'{"model": "mock-gpt-model-0701", "stream": true, '
-            b'"messages": [{"role": "user", "content": "hi"}]}')
-    request = (f"POST /v1/chat/completions HTTP/1.1\r\nHost: {url.netloc}\r\nContent-Type: application/json\r\n"
-               f"X-Mock-Response-Tokens: {chunks}\r\nX-Mock-Token-Delay-Ms: {pace_ms}\r\n"
-               f"Connection: close\r\nContent-Length: {len(body)}\r\n\r\n").encode() + body
+    body = b'{"model": "mock-gpt-model-0701", "stream": true, "messages": [{"role": "user", "content": "hi"}]}'
+    request = (
+        f"POST /v1/chat/completions HTTP/1.1\r\nHost: {url.netloc}\r\nContent-Type: application/json\r\n"
+        f"X-Mock-Response-Tokens: {chunks}\r\nX-Mock-Token-Delay-Ms: {pace_ms}\r\n"
+        f"Connection: close\r\nContent-Length: {len(body)}\r\n\r\n"
+    ).encode() + body
     loop = asyncio.get_running_loop()
     pace = pace_ms / 1000
 
@@ -70,8 +71,13 @@ async def _run(base: str, n: int, chunks: int, pace_ms: int) -> dict:
     streams = await asyncio.gather(*(one(i) for i in range(n)))
     gaps = sorted(g for s in streams for g in s.gaps)
     pick = (lambda q: gaps[min(len(gaps) - 1, int(len(gaps) * q))] * 1000) if gaps else (lambda q: float("nan"))
-    return {"stalled": sum(s.stalled for s in streams), "completed": sum(s.ok for s in streams),
-            "gap_p50_ms": pick(0.5), "gap_p99_ms": pick(0.99), "gap_max_ms": pick(1.0)}
+    return {
+        "stalled": sum(s.stalled for s in streams),
+        "completed": sum(s.ok for s in streams),
+        "gap_p50_ms": pick(0.5),
+        "gap_p99_ms": pick(0.99),
+        "gap_max_ms": pick(1.0),
+    }
 
 
 def _go(base: str, n: int, chunks: int, pace_ms: int) -> dict:
@@ -83,8 +89,9 @@ def _go(base: str, n: int, chunks: int, pace_ms: int) -> dict:
         return asyncio.run(_run(base, n, chunks, pace_ms))
 
 
-def run_streams(direct: str, proxy: str, n: int, proxy_service, chunks: int = 40, pace_ms: int = 100,
-                repeats: int = 3) -> dict:
+def run_streams(
+    direct: str, proxy: str, n: int, proxy_service, chunks: int = 40, pace_ms: int = 100, repeats: int = 3
+) -> dict:
     """Direct and proxied rounds alternate after a discarded warm-up; each figure is the median round."""
     result: dict = {"streams": n, "chunks": chunks, "pace_ms": pace_ms, "repeats": repeats}
     _go(proxy, n, 5, pace_ms)  # warm-up: every stream's upstream connection opened, first collections

@@ -55,8 +55,12 @@ async def main() -> int:
             print(f"run: {exe} is not installed; run `make install`", file=sys.stderr)
             continue
         proc = await asyncio.create_subprocess_exec(
-            *cmd, *args, env=env, stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT, start_new_session=True,
+            *cmd,
+            *args,
+            env=env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+            start_new_session=True,
         )
         procs.append((name, proc))
         assert proc.stdout is not None

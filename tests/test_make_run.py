@@ -30,15 +30,23 @@ def test_run_local_starts_both_and_ctrl_c_stops_both():
     mock_port, proxy_port = free_port(), free_port()
     env = {**os.environ, "MOCK_MODEL_PORT": str(mock_port), "LLM_PROXY_PORT": str(proxy_port)}
     env.pop("MOCK_MODEL_URL", None)
-    proc = subprocess.Popen([sys.executable, str(ROOT / "scripts" / "run_local.py")], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "scripts" / "run_local.py")],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         body = b'{"model": "mock-gpt-model-0701", "messages": [{"role": "user", "content": "When is his birthday?"}]}'
         deadline = time.time() + 30
         while True:
             try:
-                req = urllib.request.Request(f"http://127.0.0.1:{proxy_port}/v1/chat/completions", data=body,
-                                             headers={"Content-Type": "application/json"})
+                req = urllib.request.Request(
+                    f"http://127.0.0.1:{proxy_port}/v1/chat/completions",
+                    data=body,
+                    headers={"Content-Type": "application/json"},
+                )
                 with urllib.request.urlopen(req, timeout=5) as resp:
                     assert b"1998" in resp.read()
                 break

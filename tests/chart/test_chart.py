@@ -6,14 +6,15 @@ import json
 import helm_python as hp
 import kubernetes_validate
 import pytest
-import yaml
 
 from llm_proxy.routing import parse_routes
 
 from .conftest import CHART, ENVIRONMENTS, NAMESPACE, documents, load_values, render
 
 KUBE_VERSIONS = ["1.30.0", "1.33.0"]
-CRDS = {"ServiceMonitor"}  # not in the core schemas: test_observability.py checks it against schemas/servicemonitor.schema.json
+CRDS = {
+    "ServiceMonitor"
+}  # not in the core schemas: test_observability.py checks it against schemas/servicemonitor.schema.json
 
 
 def by_kind(docs, kind):
@@ -21,8 +22,11 @@ def by_kind(docs, kind):
 
 
 def one(docs, kind, component=None):
-    found = [d for d in by_kind(docs, kind)
-             if component is None or d["metadata"]["labels"].get("app.kubernetes.io/component") == component]
+    found = [
+        d
+        for d in by_kind(docs, kind)
+        if component is None or d["metadata"]["labels"].get("app.kubernetes.io/component") == component
+    ]
     assert len(found) == 1, f"expected one {kind} {component or ''}, got {len(found)}"
     return found[0]
 
@@ -65,8 +69,11 @@ def test_the_expected_kinds_exist_and_point_at_each_other(env_render):
         assert mock_svc["spec"]["selector"].items() <= mock["spec"]["template"]["metadata"]["labels"].items()
     hpa = one(docs, "HorizontalPodAutoscaler")
     assert hpa["apiVersion"] == "autoscaling/v2"
-    assert hpa["spec"]["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment",
-                                             "name": proxy["metadata"]["name"]}
+    assert hpa["spec"]["scaleTargetRef"] == {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "name": proxy["metadata"]["name"],
+    }
     assert {m["resource"]["name"] for m in hpa["spec"]["metrics"]} == {"cpu", "memory"}
     assert "behavior" in hpa["spec"]
     ingress = one(docs, "Ingress")
@@ -101,7 +108,7 @@ def test_configmaps_are_mounted_where_the_proxy_reads_them(env_render):
 
 
 def test_the_rendered_routing_table_is_one_the_proxy_accepts(env_render):
-    _, values, _, docs = env_render
+    _, _, _, docs = env_render
     cm = next(d for d in by_kind(docs, "ConfigMap") if d["metadata"]["name"].endswith("-routes"))
     table = parse_routes(cm["data"]["routes.yaml"], environ={})
     assert "mock-gpt-model-0701" in table.routes
@@ -142,11 +149,19 @@ def test_ingress_defaults_keep_streams_unbuffered():
 
 
 def test_optional_parts_switch_on_and_off():
-    docs = documents(render({"mock": {"enabled": False}, "routes": {
-        "backends": {"openai": {"base_url": "https://api.openai.com/v1"}},
-        "models": [{"name": "gpt-4", "group": "openai", "backend": "openai"}]},
-        "metrics": {"serviceMonitor": {"enabled": True}, "dashboard": {"enabled": True}},
-        "secrets": {"existingSecret": "mine"}}))
+    docs = documents(
+        render(
+            {
+                "mock": {"enabled": False},
+                "routes": {
+                    "backends": {"openai": {"base_url": "https://api.openai.com/v1"}},
+                    "models": [{"name": "gpt-4", "group": "openai", "backend": "openai"}],
+                },
+                "metrics": {"serviceMonitor": {"enabled": True}, "dashboard": {"enabled": True}},
+                "secrets": {"existingSecret": "mine"},
+            }
+        )
+    )
     assert not [d for d in docs if d["metadata"]["name"].endswith("-mock")]
     assert not by_kind(docs, "Secret")
     monitor = one(docs, "ServiceMonitor")
@@ -154,9 +169,15 @@ def test_optional_parts_switch_on_and_off():
     dashboard = next(d for d in by_kind(docs, "ConfigMap") if d["metadata"]["name"].endswith("-dashboard"))
     panels = json.loads(dashboard["data"]["llm-proxy.json"])["panels"]
     exprs = " ".join(t["expr"] for p in panels for t in p["targets"])
-    for metric in ("llm_proxy_requests_total", "llm_proxy_request_duration_seconds_bucket",
-                   "llm_proxy_time_to_first_token_seconds_bucket", "llm_proxy_upstream_errors_total",
-                   "llm_proxy_tokens_total", "llm_proxy_in_flight_requests", "llm_proxy_config_reloads_total"):
+    for metric in (
+        "llm_proxy_requests_total",
+        "llm_proxy_request_duration_seconds_bucket",
+        "llm_proxy_time_to_first_token_seconds_bucket",
+        "llm_proxy_upstream_errors_total",
+        "llm_proxy_tokens_total",
+        "llm_proxy_in_flight_requests",
+        "llm_proxy_config_reloads_total",
+    ):
         assert metric in exprs
     proxy = one(docs, "Deployment", "proxy")
     secret_volume = next(v for v in proxy["spec"]["template"]["spec"]["volumes"] if v["name"] == "secrets")
@@ -164,18 +185,21 @@ def test_optional_parts_switch_on_and_off():
 
 
 def test_a_route_to_a_disabled_mock_fails_the_render_clearly():
-    with pytest.raises(hp.HelmError, match="uses backend \"mock\", which is not defined"):
+    with pytest.raises(hp.HelmError, match='uses backend "mock", which is not defined'):
         render({"mock": {"enabled": False}})
 
 
-@pytest.mark.parametrize("bad", [
-    {"proxy": {"port": "eighty"}},
-    {"mock": {"enabled": "yes"}},
-    {"routes": {"backends": {}, "models": [{"name": "x", "group": "premium", "backend": "b"}]}},
-    {"ingress": {"enabled": True, "hosts": [{"host": "h", "paths": [{"path": "/", "pathType": "Sometimes"}]}]}},
-    {"autoscaling": {"minReplicas": 0}},
-    {"unknownTopLevel": 1},
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"proxy": {"port": "eighty"}},
+        {"mock": {"enabled": "yes"}},
+        {"routes": {"backends": {}, "models": [{"name": "x", "group": "premium", "backend": "b"}]}},
+        {"ingress": {"enabled": True, "hosts": [{"host": "h", "paths": [{"path": "/", "pathType": "Sometimes"}]}]}},
+        {"autoscaling": {"minReplicas": 0}},
+        {"unknownTopLevel": 1},
+    ],
+)
 def test_the_values_schema_rejects_bad_values(bad):
     with pytest.raises(hp.HelmError):
         render(bad)
@@ -210,17 +234,27 @@ async def test_the_helm_test_script_passes_against_a_real_proxy(make_proxy, tmp_
     pod = next(d for d in by_kind(documents(render({})), "Pod"))
     script = pod["spec"]["containers"][0]["args"][0]
     keys = tmp_path / "client-keys"
-    keys.write_text({"plain": "# ops\nfirst-key\nsecond-key\n", "none": "",
-                     "yaml": "keys:\n  - key: yaml-key\n    name: ops\n"}[keys_file])
+    keys.write_text(
+        {"plain": "# ops\nfirst-key\nsecond-key\n", "none": "", "yaml": "keys:\n  - key: yaml-key\n    name: ops\n"}[
+            keys_file
+        ]
+    )
     proxy = await make_proxy(api_keys_file=keys)
     env = {"PROXY": str(proxy.make_url("")).rstrip("/"), "MODEL": "mock-gpt-model-0701", "KEYS_FILE": str(keys)}
-    proc = await asyncio.create_subprocess_exec(sys.executable, "-c", script, env=env,
-                                                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", script, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
+    )
     out = (await asyncio.wait_for(proc.communicate(), 60))[0].decode()
     assert proc.returncode == 0, out
     assert "ok: mock-gpt-model-0701" in out
     # and it fails when the model is not served, so a broken release fails `helm test`
-    proc = await asyncio.create_subprocess_exec(sys.executable, "-c", script, env={**env, "MODEL": "no-such-model"},
-                                                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        script,
+        env={**env, "MODEL": "no-such-model"},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
     await asyncio.wait_for(proc.communicate(), 60)
     assert proc.returncode != 0

@@ -8,7 +8,6 @@ checkov lives in its own venv (`make checkov-venv`): its pinned dependencies cla
 
 import json
 import subprocess
-from pathlib import Path
 
 import pytest
 import yaml
@@ -30,8 +29,12 @@ def scan(tmp_path_factory):
         texts += [text for path, text in sorted(rendered.items()) if not path.endswith("NOTES.txt") and text.strip()]
     target = tmp_path_factory.mktemp("checkov") / "rendered.yaml"
     target.write_text("\n---\n".join(texts))
-    proc = subprocess.run([str(CHECKOV), "-f", str(target), "--framework", "kubernetes", "--skip-download",
-                           "--quiet", "-o", "json"], capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [str(CHECKOV), "-f", str(target), "--framework", "kubernetes", "--skip-download", "--quiet", "-o", "json"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.stdout.strip(), f"checkov printed nothing (exit {proc.returncode}): {proc.stderr[-2000:]}"
     report = json.loads(proc.stdout)
     # One framework gives one report object; some versions wrap it in a list.

@@ -8,15 +8,19 @@ from pathlib import Path
 
 import jsonschema
 import pytest
+from prometheus_client import generate_latest
 
 from llm_proxy.metrics import ProxyMetrics
-from prometheus_client import generate_latest
 
 from .conftest import documents, render
 
 SCHEMA = json.loads((Path(__file__).parent / "schemas" / "servicemonitor.schema.json").read_text())
-ALL_ON = {"metrics": {"serviceMonitor": {"enabled": True, "labels": {"release": "kube-prometheus-stack"}},
-                      "dashboard": {"enabled": True}}}
+ALL_ON = {
+    "metrics": {
+        "serviceMonitor": {"enabled": True, "labels": {"release": "kube-prometheus-stack"}},
+        "dashboard": {"enabled": True},
+    }
+}
 
 
 @pytest.fixture(scope="module")
@@ -28,8 +32,11 @@ def test_the_service_monitor_is_valid_and_scrapes_the_proxy_service(docs):
     monitor = next(d for d in docs if d["kind"] == "ServiceMonitor")
     jsonschema.Draft7Validator(SCHEMA).validate(monitor)
     assert monitor["metadata"]["labels"]["release"] == "kube-prometheus-stack"
-    proxy_service = next(d for d in docs if d["kind"] == "Service"
-                         and d["metadata"]["labels"].get("app.kubernetes.io/component") == "proxy")
+    proxy_service = next(
+        d
+        for d in docs
+        if d["kind"] == "Service" and d["metadata"]["labels"].get("app.kubernetes.io/component") == "proxy"
+    )
     assert monitor["spec"]["selector"]["matchLabels"].items() <= proxy_service["metadata"]["labels"].items()
     ports = {p["name"] for p in proxy_service["spec"]["ports"]}
     assert {e["port"] for e in monitor["spec"]["endpoints"]} <= ports
@@ -49,8 +56,13 @@ def test_every_dashboard_query_uses_metrics_the_proxy_exports(docs):
     exported = set(re.findall(r"^# TYPE (\w+) (\w+)", generate_latest(ProxyMetrics().registry).decode(), re.M))
     names = set()
     for name, kind in exported:
-        names |= {name, f"{name}_bucket", f"{name}_sum", f"{name}_count"} if kind == "histogram" else \
-                 {name, f"{name}_total"} if kind == "counter" else {name}
+        names |= (
+            {name, f"{name}_bucket", f"{name}_sum", f"{name}_count"}
+            if kind == "histogram"
+            else {name, f"{name}_total"}
+            if kind == "counter"
+            else {name}
+        )
     queried = {m for p in board["panels"] for t in p["targets"] for m in re.findall(r"\bllm_proxy_\w+", t["expr"])}
     assert len(board["panels"]) >= 7
     assert queried and queried <= names, f"not exported: {sorted(queried - names)}"

@@ -23,8 +23,9 @@ def test_script_is_shellcheck_clean_and_strict(script):
     text = script.read_text()
     assert text.startswith("#!/usr/bin/env bash\n")
     assert "set -euo pipefail" in text
-    proc = subprocess.run([str(SHELLCHECK), "--shell=bash", "--severity=style", str(script)],
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [str(SHELLCHECK), "--shell=bash", "--severity=style", str(script)], capture_output=True, text=True, timeout=60
+    )
     assert proc.returncode == 0, proc.stdout
 
 

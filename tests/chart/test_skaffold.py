@@ -98,16 +98,26 @@ def test_image_templates_name_built_artifacts_and_land_in_the_rendered_chart(con
             for key, template in release["setValueTemplates"].items():
                 names = {m.group(2) for m in TEMPLATE_VAR.finditer(template)}
                 assert names and names <= artifacts.keys(), f"{name}: {key}={template} names no built artifact"
-                filled = TEMPLATE_VAR.sub(lambda m: {"REPO": f"registry.example/{artifacts[m.group(2)]}",
-                                                     "TAG": "abc123",
-                                                     "DIGEST": "sha256:" + "0" * 64}[m.group(1)], template)
+                filled = TEMPLATE_VAR.sub(
+                    lambda m, artifacts=artifacts: {
+                        "REPO": f"registry.example/{artifacts[m.group(2)]}",
+                        "TAG": "abc123",
+                        "DIGEST": "sha256:" + "0" * 64,
+                    }[m.group(1)],
+                    template,
+                )
                 set_path(values, key, filled)
                 expected[key] = filled
             rendered = hp.Chart.load(str(ROOT / release["chartPath"])).render(
-                values, name=release["name"], namespace=release.get("namespace", "default"), is_install=True)
+                values, name=release["name"], namespace=release.get("namespace", "default"), is_install=True
+            )
             docs = documents(rendered)
-            images = {c["image"] for d in docs if d["kind"] == "Deployment"
-                      for c in d["spec"]["template"]["spec"]["containers"]}
+            images = {
+                c["image"]
+                for d in docs
+                if d["kind"] == "Deployment"
+                for c in d["spec"]["template"]["spec"]["containers"]
+            }
             for component in ("proxy", "mock"):
                 repo, tag = expected[f"{component}.image.repository"], expected[f"{component}.image.tag"]
                 assert f"{repo}:{tag}" in images, f"{name}: {component} image not applied ({images})"
@@ -124,8 +134,9 @@ def test_port_forward_targets_the_rendered_proxy_service(config):
     import helm_python as hp
 
     release = config["deploy"]["helm"]["releases"][0]
-    rendered = hp.Chart.load(str(CHART)).render({}, name=release["name"], namespace=release["namespace"],
-                                                  is_install=True)
+    rendered = hp.Chart.load(str(CHART)).render(
+        {}, name=release["name"], namespace=release["namespace"], is_install=True
+    )
     services = {d["metadata"]["name"]: d for d in documents(rendered) if d["kind"] == "Service"}
     forwards = config["portForward"]
     assert any(f["localPort"] == 8000 for f in forwards)

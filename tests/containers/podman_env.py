@@ -89,8 +89,9 @@ def detect_podman() -> Podman:
     if shutil.which("podman") is None:
         unavailable("podman is not installed")
     env = podman_environ()
-    proc = subprocess.run(["podman", "info", "--format", "{{.Host.OCIRuntime.Name}}"], env=env,
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        ["podman", "info", "--format", "{{.Host.OCIRuntime.Name}}"], env=env, capture_output=True, text=True, timeout=60
+    )
     if proc.returncode != 0:
         unavailable(f"`podman info` fails: {proc.stderr.strip()[-500:]}")
     base = env.get("LLM_PROXY_BASE_IMAGE", "python:3.11-slim")
@@ -107,8 +108,11 @@ class Images:
 
 
 def build_images(podman: Podman) -> Images:
-    images = Images(proxy=f"localhost/llm-proxy:test-{podman.run_id}",
-                    mock=f"localhost/mock-model:test-{podman.run_id}", build_seconds={})
+    images = Images(
+        proxy=f"localhost/llm-proxy:test-{podman.run_id}",
+        mock=f"localhost/mock-model:test-{podman.run_id}",
+        build_seconds={},
+    )
     images.build_seconds["llm-proxy"] = podman.build("services/proxy", images.proxy)
     images.build_seconds["mock-model"] = podman.build("services/mock-model", images.mock)
     return images
@@ -125,7 +129,7 @@ async def wait_http(url: str, timeout: float = 90, status: int = 200, logs=None)
                     if resp.status == status:
                         return await resp.json(content_type=None)
                     last = f"HTTP {resp.status}"
-            except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            except (TimeoutError, aiohttp.ClientError) as exc:
                 last = repr(exc)
             await asyncio.sleep(0.25)
     raise AssertionError(f"{url} did not answer {status} within {timeout} s ({last})\n{logs() if logs else ''}")

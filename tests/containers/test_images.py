@@ -18,8 +18,7 @@ from .podman_env import free_port, wait_http
 
 pytestmark = [pytest.mark.containers, pytest.mark.slow]
 
-HARDENED = ("--read-only", "--tmpfs", "/tmp:rw,size=64m", "--cap-drop", "ALL",
-            "--security-opt", "no-new-privileges")
+HARDENED = ("--read-only", "--tmpfs", "/tmp:rw,size=64m", "--cap-drop", "ALL", "--security-opt", "no-new-privileges")
 CLIENT_KEY = "ci-client-key-1"
 
 
@@ -36,15 +35,25 @@ def test_image_runs_its_service_as_a_non_root_exec_entrypoint(podman, images, wh
     assert f"{port}/tcp" in config["ExposedPorts"]
     env = dict(e.split("=", 1) for e in config.get("Env", []))
     assert not [k for k in env if "KEY" in k or "TOKEN" in k or "SECRET" in k], env  # nothing baked in
-    out = podman("run", "--rm", *HARDENED, "--entrypoint", "python", image, "-c",
-                 "import importlib.util as u, os; "
-                 "print(os.getuid(), [m for m in ('llm_proxy', 'mock_model', 'llm_tui', 'llm_finetune', 'pytest', "
-                 "'openai', 'helm_python') if u.find_spec(m)])").stdout.split(maxsplit=1)
+    out = podman(
+        "run",
+        "--rm",
+        *HARDENED,
+        "--entrypoint",
+        "python",
+        image,
+        "-c",
+        "import importlib.util as u, os; "
+        "print(os.getuid(), [m for m in ('llm_proxy', 'mock_model', 'llm_tui', 'llm_finetune', 'pytest', "
+        "'openai', 'helm_python') if u.find_spec(m)])",
+    ).stdout.split(maxsplit=1)
     assert out[0] == "10001"
     own = "llm_proxy" if which == "proxy" else "mock_model"
     assert eval(out[1]) == [own]  # only its own package and runtime deps: no tests, no other service
     size_mb = inspect(podman, image)["Size"] / 1e6
-    print(f"{image}: {size_mb:.0f} MB, built in {images.build_seconds['llm-proxy' if which == 'proxy' else 'mock-model']:.0f} s")
+    print(
+        f"{image}: {size_mb:.0f} MB, built in {images.build_seconds['llm-proxy' if which == 'proxy' else 'mock-model']:.0f} s"
+    )
 
 
 @pytest.fixture
@@ -55,23 +64,48 @@ def stack(podman, images, network, containers, tmp_path):
     for d in (routes_dir, secrets_dir):
         d.mkdir()
         d.chmod(0o755)  # the container user (10001) must traverse the mount
-    (routes_dir / "routes.yaml").write_text(yaml.safe_dump({
-        "backends": {"mock": {"base_url": f"http://{mock}:5050/v1"},
-                     "openai": {"base_url": "https://api.openai.com/v1", "api_key": "${OPENAI_API_KEY:-}"}},
-        "models": [{"name": "mock-gpt-model-0701", "group": "mock", "backend": "mock", "context": "none"},
-                   {"name": "gpt-3.5-turbo", "group": "openai", "backend": "openai", "context": "knowledge"}]}))
+    (routes_dir / "routes.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "backends": {
+                    "mock": {"base_url": f"http://{mock}:5050/v1"},
+                    "openai": {"base_url": "https://api.openai.com/v1", "api_key": "${OPENAI_API_KEY:-}"},
+                },
+                "models": [
+                    {"name": "mock-gpt-model-0701", "group": "mock", "backend": "mock", "context": "none"},
+                    {"name": "gpt-3.5-turbo", "group": "openai", "backend": "openai", "context": "knowledge"},
+                ],
+            }
+        )
+    )
     (secrets_dir / "client-keys").write_text(CLIENT_KEY + "\n")
     (secrets_dir / "openai-api-key").write_text("sk-never-printed\n")
     for f in (*routes_dir.iterdir(), *secrets_dir.iterdir()):
         f.chmod(0o644)
     port = free_port()
     proxy = containers(
-        "proxy", images.proxy, "--network", network, *HARDENED, "-p", f"127.0.0.1:{port}:8000",
-        "-v", f"{routes_dir}:/etc/llm-proxy/routes:ro", "-v", f"{secrets_dir}:/etc/llm-proxy/secrets:ro",
-        "-e", "LLM_PROXY_ROUTES=/etc/llm-proxy/routes/routes.yaml",
-        "-e", "LLM_PROXY_API_KEYS_FILE=/etc/llm-proxy/secrets/client-keys",
-        "-e", "OPENAI_API_KEY_FILE=/etc/llm-proxy/secrets/openai-api-key",
-        "-e", "LLM_PROXY_DRAIN_DELAY=1", "-e", "LLM_PROXY_DRAIN_GRACE=30")
+        "proxy",
+        images.proxy,
+        "--network",
+        network,
+        *HARDENED,
+        "-p",
+        f"127.0.0.1:{port}:8000",
+        "-v",
+        f"{routes_dir}:/etc/llm-proxy/routes:ro",
+        "-v",
+        f"{secrets_dir}:/etc/llm-proxy/secrets:ro",
+        "-e",
+        "LLM_PROXY_ROUTES=/etc/llm-proxy/routes/routes.yaml",
+        "-e",
+        "LLM_PROXY_API_KEYS_FILE=/etc/llm-proxy/secrets/client-keys",
+        "-e",
+        "OPENAI_API_KEY_FILE=/etc/llm-proxy/secrets/openai-api-key",
+        "-e",
+        "LLM_PROXY_DRAIN_DELAY=1",
+        "-e",
+        "LLM_PROXY_DRAIN_GRACE=30",
+    )
     return {"url": f"http://127.0.0.1:{port}", "proxy": proxy, "mock": mock}
 
 
@@ -81,10 +115,15 @@ async def test_the_proxy_container_answers_through_the_mock_container(podman, st
     assert ready["models"] == 2
     client = openai.AsyncOpenAI(base_url=f"{url}/v1", api_key=CLIENT_KEY, max_retries=0, timeout=30)
     answer = await client.chat.completions.create(
-        model="mock-gpt-model-0701", messages=[{"role": "user", "content": "What is the candidate name?"}])
+        model="mock-gpt-model-0701", messages=[{"role": "user", "content": "What is the candidate name?"}]
+    )
     assert answer.model == "mock-gpt-model-0701" and answer.choices[0].message.content
-    chunks = [c async for c in await client.chat.completions.create(
-        model="mock-gpt-model-0701", stream=True, messages=[{"role": "user", "content": "Hello"}])]
+    chunks = [
+        c
+        async for c in await client.chat.completions.create(
+            model="mock-gpt-model-0701", stream=True, messages=[{"role": "user", "content": "Hello"}]
+        )
+    ]
     assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     with pytest.raises(openai.AuthenticationError):  # the key file mounted from the "Secret" is enforced
         await openai.AsyncOpenAI(base_url=f"{url}/v1", api_key="wrong", max_retries=0).models.list()
@@ -103,9 +142,11 @@ async def test_podman_stop_lets_in_flight_streams_finish(podman, stack):
     headers = {"Authorization": f"Bearer {CLIENT_KEY}", "X-Mock-Token-Delay-Ms": "100", "X-Mock-Response-Tokens": "40"}
 
     async with aiohttp.ClientSession() as http:
+
         async def stream() -> bytes:
-            async with http.post(f"{url}/v1/chat/completions", json=body, headers=headers,
-                                 timeout=aiohttp.ClientTimeout(total=60)) as resp:
+            async with http.post(
+                f"{url}/v1/chat/completions", json=body, headers=headers, timeout=aiohttp.ClientTimeout(total=60)
+            ) as resp:
                 assert resp.status == 200
                 return await resp.read()
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-
 from fixtures.mock_servers import mock_base_url
+
 from llm_proxy.app import PACKAGED_ROUTES
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -36,8 +36,9 @@ async def test_every_readme_curl_line_works(stack):
     assert len(lines) >= 5
     for line in lines:
         command = line.replace("http://localhost:8000", stack)
-        proc = await asyncio.create_subprocess_exec(*shlex.split(command), "-w", "\n%{http_code}",
-                                                    stdout=asyncio.subprocess.PIPE)
+        proc = await asyncio.create_subprocess_exec(
+            *shlex.split(command), "-w", "\n%{http_code}", stdout=asyncio.subprocess.PIPE
+        )
         out, _ = await proc.communicate()
         body, status = out.decode().rsplit("\n", 1)
         assert proc.returncode == 0 and status == "200", (line, status, body[:300])

@@ -6,12 +6,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-import aiohttp
 import openai
 import pytest
 import yaml
-
 from fixtures.mock_servers import mock_base_url
+
 from llm_finetune.cli import REPO, main
 
 CANDIDATE = REPO / "finetune" / "data" / "candidate.xlsx"
@@ -41,16 +40,26 @@ async def test_spreadsheet_to_a_served_fine_tuned_model(ft_mock, make_proxy, tmp
     model_id = next(word for word in out.split() if word.startswith("ft:gpt-3.5-turbo-0125:mock:louis:"))
 
     routes = tmp_path / "routes.yaml"
-    routes.write_text(yaml.safe_dump({
-        "backends": {"openai": {"base_url": mock_base_url(ft_mock), "api_key": "${OPENAI_API_KEY:-}"}},
-        "models": [{"name": "gpt-3.5-turbo", "group": "openai", "backend": "openai", "context": "knowledge"}]},
-        sort_keys=False))
+    routes.write_text(
+        yaml.safe_dump(
+            {
+                "backends": {"openai": {"base_url": mock_base_url(ft_mock), "api_key": "${OPENAI_API_KEY:-}"}},
+                "models": [{"name": "gpt-3.5-turbo", "group": "openai", "backend": "openai", "context": "knowledge"}],
+            },
+            sort_keys=False,
+        )
+    )
     proxy = await make_proxy(routes_file=routes, reload_interval=0.05)
     assert await run("publish", model_id, "--alias", "louis-ft", "--routes", routes) == 0
     table = yaml.safe_load(routes.read_text())
     assert table["models"][0]["name"] == "gpt-3.5-turbo"
-    assert table["models"][1] == {"name": "louis-ft", "group": "fine-tuned", "backend": "openai",
-                                  "upstream_model": model_id, "context": "none"}
+    assert table["models"][1] == {
+        "name": "louis-ft",
+        "group": "fine-tuned",
+        "backend": "openai",
+        "upstream_model": model_id,
+        "context": "none",
+    }
     assert table["backends"]["openai"]["api_key"] == "${OPENAI_API_KEY:-}"
 
     async with openai.AsyncOpenAI(base_url=str(proxy.make_url("/v1")), api_key="x", max_retries=0) as client:
@@ -59,7 +68,8 @@ async def test_spreadsheet_to_a_served_fine_tuned_model(ft_mock, make_proxy, tmp
                 break
             await asyncio.sleep(0.05)
         reply = await client.chat.completions.create(
-            model="louis-ft", messages=[{"role": "user", "content": "When is his birthday ?"}])
+            model="louis-ft", messages=[{"role": "user", "content": "When is his birthday ?"}]
+        )
     assert reply.model == model_id  # the fine-tuned model answered, under its own id
     assert "1998" in reply.choices[0].message.content
 
@@ -101,9 +111,11 @@ async def test_cancel_through_the_sdk_is_reflected(ft_mock, tmp_path):
 async def test_the_cli_runs_as_a_real_process(ft_mock, tmp_path):
     data = tmp_path / "train.jsonl"
     exe = Path(sys.executable).parent / "llm-finetune"
-    done = await asyncio.to_thread(subprocess.run, [str(exe), "convert", str(CANDIDATE), "-o", str(data)],
-                                   capture_output=True, text=True)
+    done = await asyncio.to_thread(
+        subprocess.run, [str(exe), "convert", str(CANDIDATE), "-o", str(data)], capture_output=True, text=True
+    )
     assert done.returncode == 0, done.stderr
-    done = await asyncio.to_thread(subprocess.run, [str(exe), "validate", str(data), "--json"],
-                                   capture_output=True, text=True)
+    done = await asyncio.to_thread(
+        subprocess.run, [str(exe), "validate", str(data), "--json"], capture_output=True, text=True
+    )
     assert done.returncode == 0 and '"ok": true' in done.stdout

@@ -32,8 +32,13 @@ def test_add_alias_keeps_everything_else():
     before = yaml.safe_load(ROUTES)
     assert out["backends"] == before["backends"]
     assert out["models"][:2] == before["models"]
-    assert out["models"][2] == {"name": "louis-ft", "group": "fine-tuned", "backend": "openai",
-                                "upstream_model": "ft:gpt-3.5-turbo-0125:me::abc", "context": "none"}
+    assert out["models"][2] == {
+        "name": "louis-ft",
+        "group": "fine-tuned",
+        "backend": "openai",
+        "upstream_model": "ft:gpt-3.5-turbo-0125:me::abc",
+        "context": "none",
+    }
 
 
 def test_publishing_the_same_alias_again_updates_it():
@@ -61,12 +66,15 @@ def test_the_proxy_validator_is_applied():
 async def test_publish_to_a_configmap_through_the_kubernetes_api(kmock):
     config = client.Configuration(host=str(kmock.url))
     api = client.CoreV1Api(client.ApiClient(config))
-    body = {"metadata": {"name": "llm-proxy-routes", "namespace": "llm"},
-            "data": {"routes.yaml": ROUTES, "other-key": "kept"}}
+    body = {
+        "metadata": {"name": "llm-proxy-routes", "namespace": "llm"},
+        "data": {"routes.yaml": ROUTES, "other-key": "kept"},
+    }
     await asyncio.to_thread(api.create_namespaced_config_map, "llm", body)
 
-    await asyncio.to_thread(publish_configmap, "llm-proxy-routes", "llm", "ft:gpt-3.5-turbo-0125:me::xyz",
-                            "louis-ft", "openai", api)
+    await asyncio.to_thread(
+        publish_configmap, "llm-proxy-routes", "llm", "ft:gpt-3.5-turbo-0125:me::xyz", "louis-ft", "openai", api
+    )
 
     cm = await asyncio.to_thread(api.read_namespaced_config_map, "llm-proxy-routes", "llm")
     table = yaml.safe_load(cm.data["routes.yaml"])
@@ -80,8 +88,9 @@ async def test_a_configmap_without_routes_is_a_clear_error(kmock):
     from llm_finetune.errors import ToolkitError
 
     api = client.CoreV1Api(client.ApiClient(client.Configuration(host=str(kmock.url))))
-    await asyncio.to_thread(api.create_namespaced_config_map, "llm",
-                            {"metadata": {"name": "empty", "namespace": "llm"}, "data": {"x": "y"}})
+    await asyncio.to_thread(
+        api.create_namespaced_config_map, "llm", {"metadata": {"name": "empty", "namespace": "llm"}, "data": {"x": "y"}}
+    )
     with pytest.raises(ToolkitError, match="has no key 'routes.yaml'"):
         await asyncio.to_thread(publish_configmap, "empty", "llm", "ft:x", "a", "openai", api)
     with pytest.raises(ToolkitError, match="cannot read ConfigMap llm/absent"):

@@ -28,16 +28,27 @@ def workbook(path: Path, header, rows, system="Be helpful.") -> Path:
 
 
 def test_convert_writes_one_chat_example_per_row_and_counts_blanks(tmp_path, capsys):
-    xlsx = workbook(tmp_path / "d.xlsx", ["Prompt", "Response"],
-                    [["Q1?", "A1."], [None, None], [None, None], ["Q2?", "A2."]])
+    xlsx = workbook(
+        tmp_path / "d.xlsx", ["Prompt", "Response"], [["Q1?", "A1."], [None, None], [None, None], ["Q2?", "A2."]]
+    )
     out = tmp_path / "out.jsonl"
     assert main(["convert", str(xlsx), "-o", str(out)]) == 0
     lines = [json.loads(line) for line in out.read_text().splitlines()]
     assert lines == [
-        {"messages": [{"role": "system", "content": "Be helpful."}, {"role": "user", "content": "Q1?"},
-                      {"role": "assistant", "content": "A1."}]},
-        {"messages": [{"role": "system", "content": "Be helpful."}, {"role": "user", "content": "Q2?"},
-                      {"role": "assistant", "content": "A2."}]},
+        {
+            "messages": [
+                {"role": "system", "content": "Be helpful."},
+                {"role": "user", "content": "Q1?"},
+                {"role": "assistant", "content": "A1."},
+            ]
+        },
+        {
+            "messages": [
+                {"role": "system", "content": "Be helpful."},
+                {"role": "user", "content": "Q2?"},
+                {"role": "assistant", "content": "A2."},
+            ]
+        },
     ]
     assert "skipped 2 blank row(s)" in capsys.readouterr().out
 

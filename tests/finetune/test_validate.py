@@ -9,8 +9,13 @@ from llm_finetune.cli import main
 from llm_finetune.pricing import default_epochs
 from llm_finetune.validate import count_tokens, example_tokens, percentile, validate_file
 
-GOOD = {"messages": [{"role": "system", "content": "s"}, {"role": "user", "content": "q"},
-                     {"role": "assistant", "content": "a"}]}
+GOOD = {
+    "messages": [
+        {"role": "system", "content": "s"},
+        {"role": "user", "content": "q"},
+        {"role": "assistant", "content": "a"},
+    ]
+}
 
 
 def write(tmp_path, lines, name="d.jsonl"):
@@ -30,21 +35,27 @@ def test_the_real_export_is_valid(tmp_path, capsys):
 
 def test_each_error_kind_is_named_with_its_line(tmp_path):
     lines = [GOOD] * 12 + [
-        "{not json",                                                                    # 13
-        {"no_messages": []},                                                            # 14
-        {"messages": [{"content": "hi"}, {"role": "assistant", "content": "a"}]},       # 15
-        {"messages": [{"role": "user", "content": "q", "colour": "red"},
-                      {"role": "assistant", "content": "a"}]},                          # 16
+        "{not json",  # 13
+        {"no_messages": []},  # 14
+        {"messages": [{"content": "hi"}, {"role": "assistant", "content": "a"}]},  # 15
+        {"messages": [{"role": "user", "content": "q", "colour": "red"}, {"role": "assistant", "content": "a"}]},  # 16
         {"messages": [{"role": "wizard", "content": "q"}, {"role": "assistant", "content": "a"}]},  # 17
-        {"messages": [{"role": "user", "content": ""}, {"role": "assistant", "content": "a"}]},     # 18
-        {"messages": [{"role": "user", "content": "q"}]},                               # 19
-        [1, 2],                                                                         # 20
+        {"messages": [{"role": "user", "content": ""}, {"role": "assistant", "content": "a"}]},  # 18
+        {"messages": [{"role": "user", "content": "q"}]},  # 19
+        [1, 2],  # 20
     ]
     report = validate_file(write(tmp_path, lines))
     found = {(e.line, e.kind) for e in report.errors}
-    assert found >= {(13, "invalid_json"), (14, "missing_messages_list"), (15, "message_missing_key"),
-                     (16, "message_unrecognized_key"), (17, "unrecognized_role"), (18, "missing_content"),
-                     (19, "example_missing_assistant_message"), (20, "data_type")}
+    assert found >= {
+        (13, "invalid_json"),
+        (14, "missing_messages_list"),
+        (15, "message_missing_key"),
+        (16, "message_unrecognized_key"),
+        (17, "unrecognized_role"),
+        (18, "missing_content"),
+        (19, "example_missing_assistant_message"),
+        (20, "data_type"),
+    }
     assert not report.ok
 
 
@@ -69,9 +80,13 @@ def test_an_example_over_the_token_limit_is_an_error(tmp_path):
 
 def test_token_counts_follow_the_guide():
     messages = GOOD["messages"]
-    assert example_tokens(messages) == 3 + sum(3 + count_tokens(m["role"]) + count_tokens(m["content"]) for m in messages)
-    assert example_tokens([{"role": "user", "content": "x", "name": "bob"}]) == 3 + 3 + count_tokens("user") + \
-        count_tokens("x") + count_tokens("bob") + 1
+    assert example_tokens(messages) == 3 + sum(
+        3 + count_tokens(m["role"]) + count_tokens(m["content"]) for m in messages
+    )
+    assert (
+        example_tokens([{"role": "user", "content": "x", "name": "bob"}])
+        == 3 + 3 + count_tokens("user") + count_tokens("x") + count_tokens("bob") + 1
+    )
 
 
 @pytest.mark.parametrize("values", [[5], [1, 2], [3, 1, 2], [10, 20, 30, 40, 50, 60, 70, 80, 90, 100, 7]])

@@ -4,8 +4,8 @@ import json
 
 import openai
 import pytest
-
 from fixtures.mock_servers import mock_base_url
+
 from mock_model import tokens
 
 
@@ -50,7 +50,8 @@ async def test_a_close_question_gets_the_fact_and_an_unknown_one_the_canned_answ
 
 async def test_stream_sends_role_content_finish_and_usage_chunks(client):
     stream = await client.chat.completions.create(
-        model="m", messages=ask("When is his birthday ?"), stream=True, stream_options={"include_usage": True})
+        model="m", messages=ask("When is his birthday ?"), stream=True, stream_options={"include_usage": True}
+    )
     chunks = [c async for c in stream]
     assert chunks[0].choices[0].delta.role == "assistant"
     content = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
@@ -82,8 +83,11 @@ async def test_max_tokens_truncates_with_finish_reason_length(client):
 
 async def test_response_tokens_and_tokens_per_chunk_shape_the_stream(client):
     stream = await client.chat.completions.create(
-        model="m", messages=ask("x"), stream=True,
-        extra_headers={"X-Mock-Response-Tokens": "20", "X-Mock-Tokens-Per-Chunk": "4"})
+        model="m",
+        messages=ask("x"),
+        stream=True,
+        extra_headers={"X-Mock-Response-Tokens": "20", "X-Mock-Tokens-Per-Chunk": "4"},
+    )
     chunks = [c async for c in stream]
     content_chunks = [c for c in chunks if c.choices and c.choices[0].delta.content]
     assert len(content_chunks) == 5
@@ -102,12 +106,13 @@ async def test_sse_framing_and_done_on_the_wire(mock_server):
     import aiohttp
 
     async with aiohttp.ClientSession() as session:
-        async with session.post(client.make_url("/v1/chat/completions"),
-                                json={"model": "m", "stream": True, "messages": ask("hi")}) as resp:
+        async with session.post(
+            client.make_url("/v1/chat/completions"), json={"model": "m", "stream": True, "messages": ask("hi")}
+        ) as resp:
             assert resp.headers["Content-Type"].startswith("text/event-stream")
             raw = (await resp.read()).decode()
     events = [e for e in raw.split("\n\n") if e]
     assert all(e.startswith("data: ") for e in events)
     assert events[-1] == "data: [DONE]"
     for event in events[:-1]:
-        json.loads(event[len("data: "):])
+        json.loads(event[len("data: ") :])

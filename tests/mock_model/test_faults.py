@@ -6,7 +6,6 @@ import time
 import aiohttp
 import openai
 import pytest
-
 from fixtures.mock_servers import mock_base_url
 
 BODY = {"model": "mock-gpt-model-0701", "messages": [{"role": "user", "content": "When is his birthday ?"}]}
@@ -25,8 +24,7 @@ async def sdk(mock_server):
 
 
 async def post(session, server, headers, stream=False):
-    return await session.post(server.make_url("/v1/chat/completions"), json={**BODY, "stream": stream},
-                              headers=headers)
+    return await session.post(server.make_url("/v1/chat/completions"), json={**BODY, "stream": stream}, headers=headers)
 
 
 async def test_status_fault_returns_an_openai_error(sdk):
@@ -50,14 +48,21 @@ async def test_context_length_is_a_400_with_its_code(sdk):
 
 async def test_stall_before_headers_times_a_client_out(session, mock_server):
     with pytest.raises(asyncio.TimeoutError):
-        await session.post(mock_server.make_url("/v1/chat/completions"), json=BODY,
-                           headers={"X-Mock-Fault": "stall_headers", "X-Mock-Stall-Ms": "2000"},
-                           timeout=aiohttp.ClientTimeout(total=0.3))
+        await session.post(
+            mock_server.make_url("/v1/chat/completions"),
+            json=BODY,
+            headers={"X-Mock-Fault": "stall_headers", "X-Mock-Stall-Ms": "2000"},
+            timeout=aiohttp.ClientTimeout(total=0.3),
+        )
 
 
 async def test_stall_mid_stream_pauses_after_n_chunks(session, mock_server):
-    resp = await post(session, mock_server, {"X-Mock-Fault": "stall_stream", "X-Mock-Fault-After": "2",
-                                             "X-Mock-Stall-Ms": "400"}, stream=True)
+    resp = await post(
+        session,
+        mock_server,
+        {"X-Mock-Fault": "stall_stream", "X-Mock-Fault-After": "2", "X-Mock-Stall-Ms": "400"},
+        stream=True,
+    )
     started = time.monotonic()
     first = await resp.content.readuntil(b"\n\n")
     assert first.startswith(b"data: ")
@@ -138,8 +143,7 @@ async def test_ttft_delays_the_first_chunk_at_least_as_asked(session, mock_serve
 
 async def test_token_delay_spaces_the_chunks(session, mock_server):
     started = time.monotonic()
-    resp = await post(session, mock_server, {"X-Mock-Token-Delay-Ms": "50", "X-Mock-Response-Tokens": "6"},
-                      stream=True)
+    resp = await post(session, mock_server, {"X-Mock-Token-Delay-Ms": "50", "X-Mock-Response-Tokens": "6"}, stream=True)
     await resp.read()
     assert time.monotonic() - started >= 0.25  # five gaps between six chunks
 

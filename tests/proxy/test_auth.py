@@ -56,7 +56,8 @@ async def test_keys_file_with_allowlist_and_rate_limit(make_proxy, tmp_path, htt
     keys.write_text(
         "keys:\n"
         "  - {key: team-a-secret, name: team-a, models: [mock-gpt-model-0701]}\n"
-        "  - {key: team-b-secret, name: team-b, rate_limit: {requests_per_minute: 60, burst: 2}}\n")
+        "  - {key: team-b-secret, name: team-b, rate_limit: {requests_per_minute: 60, burst: 2}}\n"
+    )
     proxy = await make_proxy(api_keys_file=keys)
     async with sdk(proxy, "team-a-secret") as client:
         assert [m.id for m in (await client.models.list()).data] == ["mock-gpt-model-0701"]

@@ -6,7 +6,6 @@ import json
 import aiohttp
 import openai
 import pytest
-
 from fixtures.mock_servers import mock_base_url
 from fixtures.proxy_servers import proxy_routes
 
@@ -32,8 +31,9 @@ async def test_non_stream_answer_passes_through(sdk):
 
 
 async def test_stream_answer_passes_through(sdk):
-    stream = await sdk.chat.completions.create(model="mock-gpt-model-0701", messages=QUESTION, stream=True,
-                                               stream_options={"include_usage": True})
+    stream = await sdk.chat.completions.create(
+        model="mock-gpt-model-0701", messages=QUESTION, stream=True, stream_options={"include_usage": True}
+    )
     chunks = [c async for c in stream]
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     assert "7 January 1998" in text
@@ -43,7 +43,10 @@ async def test_stream_answer_passes_through(sdk):
 async def test_models_lists_the_table_with_groups(sdk):
     models = await sdk.models.list()
     assert [(m.id, m.group) for m in models.data] == [
-        ("mock-gpt-model-0701", "mock"), ("grounded-mock", "openai"), ("ft-mock", "fine-tuned")]
+        ("mock-gpt-model-0701", "mock"),
+        ("grounded-mock", "openai"),
+        ("ft-mock", "fine-tuned"),
+    ]
 
 
 async def test_unknown_model_is_a_404_naming_it(sdk):
@@ -65,8 +68,12 @@ async def test_sse_events_are_the_upstreams_byte_for_byte(proxy_server, mock_ser
         assert "Content-Length" not in resp.headers and "Content-Encoding" not in resp.headers
         assert resp.headers["X-LLM-Proxy-Model"] == "mock-gpt-model-0701"
         got = await resp.read()
-    strip = lambda raw: [json.loads(e[6:]) | {"created": 0} if e != "data: [DONE]" else e
-                         for e in raw.decode().split("\n\n") if e]
+
+    def strip(raw):
+        return [
+            json.loads(e[6:]) | {"created": 0} if e != "data: [DONE]" else e for e in raw.decode().split("\n\n") if e
+        ]
+
     assert strip(got) == strip(expected)
 
 
@@ -87,12 +94,15 @@ async def test_chunks_arrive_as_the_upstream_sends_them(proxy_server, http):
 
 
 async def test_model_is_rewritten_and_auth_is_swapped(make_proxy, recording_upstream, sdk):
-    routes = {"backends": {"rec": {"base_url": str(recording_upstream.make_url("/v1")), "api_key": "sk-backend-1234"}},
-              "models": [{"name": "alias", "group": "openai", "backend": "rec", "upstream_model": "real-model-id"}]}
+    routes = {
+        "backends": {"rec": {"base_url": str(recording_upstream.make_url("/v1")), "api_key": "sk-backend-1234"}},
+        "models": [{"name": "alias", "group": "openai", "backend": "rec", "upstream_model": "real-model-id"}],
+    }
     proxy = await make_proxy(routes)
     async with openai.AsyncOpenAI(base_url=str(proxy.make_url("/v1")), api_key="client-secret-key") as client:
         reply = await client.chat.completions.with_raw_response.create(
-            model="alias", messages=QUESTION, extra_headers={"X-Mock-TTFT-Ms": "0", "X-Other": "no"})
+            model="alias", messages=QUESTION, extra_headers={"X-Mock-TTFT-Ms": "0", "X-Other": "no"}
+        )
     headers, body = recording_upstream.requests[0]
     assert body["model"] == "real-model-id"
     assert headers["Authorization"] == "Bearer sk-backend-1234"
@@ -104,17 +114,23 @@ async def test_model_is_rewritten_and_auth_is_swapped(make_proxy, recording_upst
 
 
 async def test_an_unchanged_body_goes_up_as_the_clients_bytes_and_a_repeated_model_key_does_not(
-        make_proxy, recording_upstream):
-    routes = {"backends": {"rec": {"base_url": str(recording_upstream.make_url("/v1"))}},
-              "models": [{"name": "cheap", "group": "mock", "backend": "rec"},
-                         {"name": "dear", "group": "openai", "backend": "rec"}]}
+    make_proxy, recording_upstream
+):
+    routes = {
+        "backends": {"rec": {"base_url": str(recording_upstream.make_url("/v1"))}},
+        "models": [
+            {"name": "cheap", "group": "mock", "backend": "rec"},
+            {"name": "dear", "group": "openai", "backend": "rec"},
+        ],
+    }
     proxy = await make_proxy(routes)
     verbatim = b'{ "messages":[{"role":"user","content":"hi"}],  "model" : "cheap", "x_extra": 1.50 }'
     smuggled = b'{"model": "dear", "messages": [{"role": "user", "content": "hi"}], "model": "cheap"}'
     async with aiohttp.ClientSession() as http:
         for body in (verbatim, smuggled):
-            async with http.post(proxy.make_url("/v1/chat/completions"), data=body,
-                                 headers={"Content-Type": "application/json"}) as resp:
+            async with http.post(
+                proxy.make_url("/v1/chat/completions"), data=body, headers={"Content-Type": "application/json"}
+            ) as resp:
                 assert resp.status == 200
     assert recording_upstream.raw[0] == verbatim
     # The proxy routed the second by its last "model" (as json.loads reads it): the upstream must
@@ -124,8 +140,10 @@ async def test_an_unchanged_body_goes_up_as_the_clients_bytes_and_a_repeated_mod
 
 
 async def test_a_backend_without_a_key_sends_no_authorization(make_proxy, recording_upstream):
-    routes = {"backends": {"rec": {"base_url": str(recording_upstream.make_url("/v1"))}},
-              "models": [{"name": "m", "group": "mock", "backend": "rec"}]}
+    routes = {
+        "backends": {"rec": {"base_url": str(recording_upstream.make_url("/v1"))}},
+        "models": [{"name": "m", "group": "mock", "backend": "rec"}],
+    }
     proxy = await make_proxy(routes)
     async with openai.AsyncOpenAI(base_url=str(proxy.make_url("/v1")), api_key="client-key") as client:
         await client.chat.completions.create(model="m", messages=QUESTION)
@@ -134,11 +152,13 @@ async def test_a_backend_without_a_key_sends_no_authorization(make_proxy, record
 
 async def test_request_id_is_taken_from_the_caller_or_made(proxy_server, http):
     body = {"model": "mock-gpt-model-0701", "messages": QUESTION}
-    async with http.post(proxy_server.make_url("/v1/chat/completions"), json=body,
-                         headers={"X-Request-Id": "abc-123"}) as resp:
+    async with http.post(
+        proxy_server.make_url("/v1/chat/completions"), json=body, headers={"X-Request-Id": "abc-123"}
+    ) as resp:
         assert resp.headers["X-Request-Id"] == "abc-123"
-    async with http.post(proxy_server.make_url("/v1/chat/completions"), json=body,
-                         headers={"X-Request-Id": "bad id with spaces"}) as resp:
+    async with http.post(
+        proxy_server.make_url("/v1/chat/completions"), json=body, headers={"X-Request-Id": "bad id with spaces"}
+    ) as resp:
         assert resp.headers["X-Request-Id"] != "bad id with spaces" and len(resp.headers["X-Request-Id"]) == 32
 
 
@@ -154,12 +174,17 @@ async def test_request_id_is_taken_from_the_caller_or_made(proxy_server, http):
         (b'{"model": "mock-gpt-model-0701", "messages": [3]}', 400, "messages[0]"),
         (b'{"model": "mock-gpt-model-0701", "messages": [{"role": 1}]}', 400, "messages[0].role"),
         (b'{"model": "mock-gpt-model-0701", "messages": [{"role": "user", "content": 7}]}', 400, "messages[0].content"),
-        (b'{"model": "mock-gpt-model-0701", "messages": [{"role": "user", "content": "x"}], "stream": 1}', 400, "stream"),
+        (
+            b'{"model": "mock-gpt-model-0701", "messages": [{"role": "user", "content": "x"}], "stream": 1}',
+            400,
+            "stream",
+        ),
     ],
 )
 async def test_bad_input_is_a_clear_400(proxy_server, http, raw, status, param):
-    async with http.post(proxy_server.make_url("/v1/chat/completions"), data=raw,
-                         headers={"Content-Type": "application/json"}) as resp:
+    async with http.post(
+        proxy_server.make_url("/v1/chat/completions"), data=raw, headers={"Content-Type": "application/json"}
+    ) as resp:
         assert resp.status == status
         error = (await resp.json())["error"]
     assert error["type"] == "invalid_request_error" and error["message"] and error["param"] == param
@@ -188,8 +213,10 @@ async def test_unknown_paths_and_methods_are_openai_errors(proxy_server, http):
 
 async def test_upstream_unreachable_is_a_502(make_proxy, unused_tcp_port_factory, sdk):
     port = unused_tcp_port_factory()
-    routes = {"backends": {"dead": {"base_url": f"http://127.0.0.1:{port}/v1"}},
-              "models": [{"name": "m", "group": "mock", "backend": "dead"}]}
+    routes = {
+        "backends": {"dead": {"base_url": f"http://127.0.0.1:{port}/v1"}},
+        "models": [{"name": "m", "group": "mock", "backend": "dead"}],
+    }
     proxy = await make_proxy(routes, retry_attempts=1)
     async with openai.AsyncOpenAI(base_url=str(proxy.make_url("/v1")), api_key="x", max_retries=0) as client:
         with pytest.raises(openai.APIStatusError) as err:
@@ -203,16 +230,19 @@ async def test_upstream_timeout_is_a_504(make_proxy, mock_server):
     proxy = await make_proxy(routes, retry_attempts=1)
     async with openai.AsyncOpenAI(base_url=str(proxy.make_url("/v1")), api_key="x", max_retries=0) as client:
         with pytest.raises(openai.APIStatusError) as err:
-            await client.chat.completions.create(model="mock-gpt-model-0701", messages=QUESTION,
-                                                 extra_headers={"X-Mock-Fault": "stall_headers",
-                                                                "X-Mock-Stall-Ms": "3000"})
+            await client.chat.completions.create(
+                model="mock-gpt-model-0701",
+                messages=QUESTION,
+                extra_headers={"X-Mock-Fault": "stall_headers", "X-Mock-Stall-Ms": "3000"},
+            )
     assert err.value.status_code == 504 and err.value.code == "upstream_timeout"
 
 
 async def test_upstream_4xx_passes_through_with_its_body(sdk):
     with pytest.raises(openai.BadRequestError) as err:
-        await sdk.chat.completions.create(model="mock-gpt-model-0701", messages=QUESTION,
-                                          extra_headers={"X-Mock-Fault": "context_length"})
+        await sdk.chat.completions.create(
+            model="mock-gpt-model-0701", messages=QUESTION, extra_headers={"X-Mock-Fault": "context_length"}
+        )
     assert err.value.code == "context_length_exceeded"
 
 

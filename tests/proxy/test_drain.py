@@ -41,8 +41,9 @@ async def processes(tmp_path):
     started = []
 
     async def start(*cmd, env=None):
-        proc = await asyncio.create_subprocess_exec(*cmd, env={**os.environ, **(env or {})},
-                                                    stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+        proc = await asyncio.create_subprocess_exec(
+            *cmd, env={**os.environ, **(env or {})}, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
+        )
         started.append(proc)
         return proc
 
@@ -57,12 +58,24 @@ async def test_sigterm_drains_in_flight_streams(processes, tmp_path):
     mock_port, proxy_port = free_port(), free_port()
     await processes(str(BIN / "mock-model"), "--host", "127.0.0.1", "--port", str(mock_port))
     routes = tmp_path / "routes.yaml"
-    routes.write_text(yaml.safe_dump({
-        "backends": {"mock": {"base_url": f"http://127.0.0.1:{mock_port}/v1"}},
-        "models": [{"name": "mock-gpt-model-0701", "group": "mock", "backend": "mock"}]}))
-    proxy = await processes(str(BIN / "llm-proxy"), "--host", "127.0.0.1", "--port", str(proxy_port),
-                            "--routes", str(routes),
-                            env={"LLM_PROXY_DRAIN_DELAY": "1.0", "LLM_PROXY_DRAIN_GRACE": "15"})
+    routes.write_text(
+        yaml.safe_dump(
+            {
+                "backends": {"mock": {"base_url": f"http://127.0.0.1:{mock_port}/v1"}},
+                "models": [{"name": "mock-gpt-model-0701", "group": "mock", "backend": "mock"}],
+            }
+        )
+    )
+    proxy = await processes(
+        str(BIN / "llm-proxy"),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(proxy_port),
+        "--routes",
+        str(routes),
+        env={"LLM_PROXY_DRAIN_DELAY": "1.0", "LLM_PROXY_DRAIN_GRACE": "15"},
+    )
     base = f"http://127.0.0.1:{proxy_port}"
     await wait_ready(f"http://127.0.0.1:{mock_port}/healthz")
     await wait_ready(f"{base}/readyz")
@@ -70,6 +83,7 @@ async def test_sigterm_drains_in_flight_streams(processes, tmp_path):
     body = {"model": "mock-gpt-model-0701", "stream": True, "messages": [{"role": "user", "content": "hi"}]}
     headers = {"X-Mock-Token-Delay-Ms": "60", "X-Mock-Response-Tokens": "40"}  # ~2.4 s per stream
     async with aiohttp.ClientSession() as http:
+
         async def stream() -> bytes:
             async with http.post(f"{base}/v1/chat/completions", json=body, headers=headers) as resp:
                 assert resp.status == 200

@@ -16,22 +16,41 @@ chat_like = st.fixed_dictionaries(
     {},
     optional={
         "model": st.one_of(st.just("mock-gpt-model-0701"), st.just("ft-mock"), st.text(max_size=10), json_values),
-        "messages": st.one_of(json_values, st.lists(st.fixed_dictionaries(
-            {}, optional={"role": st.one_of(st.sampled_from(["user", "system", "assistant"]), json_values),
-                          "content": json_values}), max_size=3)),
+        "messages": st.one_of(
+            json_values,
+            st.lists(
+                st.fixed_dictionaries(
+                    {},
+                    optional={
+                        "role": st.one_of(st.sampled_from(["user", "system", "assistant"]), json_values),
+                        "content": json_values,
+                    },
+                ),
+                max_size=3,
+            ),
+        ),
         "stream": st.one_of(st.booleans(), json_values),
     },
 )
 seed_like = st.fixed_dictionaries(
     {},
     optional={
-        "model": st.one_of(json_values, st.fixed_dictionaries({"model_name": st.one_of(
-            st.just("mock-gpt-model-0701"), json_values)})),
-        "inference": st.one_of(json_values, st.fixed_dictionaries({
-            "sample_question": st.one_of(json_values, st.fixed_dictionaries(
-                {"status": json_values, "selected_question": json_values})),
-            "custom_question": st.one_of(json_values, st.fixed_dictionaries(
-                {"status": json_values, "your_question": json_values}))})),
+        "model": st.one_of(
+            json_values, st.fixed_dictionaries({"model_name": st.one_of(st.just("mock-gpt-model-0701"), json_values)})
+        ),
+        "inference": st.one_of(
+            json_values,
+            st.fixed_dictionaries(
+                {
+                    "sample_question": st.one_of(
+                        json_values, st.fixed_dictionaries({"status": json_values, "selected_question": json_values})
+                    ),
+                    "custom_question": st.one_of(
+                        json_values, st.fixed_dictionaries({"status": json_values, "your_question": json_values})
+                    ),
+                }
+            ),
+        ),
     },
 )
 raw_bodies = st.one_of(st.binary(max_size=64), json_values.map(lambda v: json.dumps(v).encode()))
@@ -46,8 +65,9 @@ def _check(status: int, headers, payload: bytes) -> None:
 @given(body=st.one_of(chat_like.map(lambda d: json.dumps(d).encode()), raw_bodies))
 async def test_chat_completions_never_fails_on_bad_bodies(proxy_server, body):
     async with aiohttp.ClientSession() as http:
-        async with http.post(proxy_server.make_url("/v1/chat/completions"), data=body,
-                             headers={"Content-Type": "application/json"}) as resp:
+        async with http.post(
+            proxy_server.make_url("/v1/chat/completions"), data=body, headers={"Content-Type": "application/json"}
+        ) as resp:
             _check(resp.status, resp.headers, await resp.read())
         async with http.get(proxy_server.make_url("/healthz")) as resp:
             assert resp.status == 200
@@ -57,8 +77,9 @@ async def test_chat_completions_never_fails_on_bad_bodies(proxy_server, body):
 @given(body=st.one_of(seed_like.map(lambda d: json.dumps(d).encode()), raw_bodies))
 async def test_send_inference_never_fails_on_bad_bodies(proxy_server, body):
     async with aiohttp.ClientSession() as http:
-        async with http.post(proxy_server.make_url("/send_inference"), data=body,
-                             headers={"Content-Type": "application/json"}) as resp:
+        async with http.post(
+            proxy_server.make_url("/send_inference"), data=body, headers={"Content-Type": "application/json"}
+        ) as resp:
             _check(resp.status, resp.headers, await resp.read())
         async with http.get(proxy_server.make_url("/healthz")) as resp:
             assert resp.status == 200

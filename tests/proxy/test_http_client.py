@@ -35,8 +35,7 @@ async def echo_server(aiohttp_server):
 
     async def echo(request: web.Request) -> web.Response:
         peers.add(request.transport.get_extra_info("peername"))
-        return web.Response(body=await request.read(), headers={"X-Path": request.path_qs,
-                                                               "X-Host": request.host})
+        return web.Response(body=await request.read(), headers={"X-Path": request.path_qs, "X-Host": request.host})
 
     async def chunked(request: web.Request) -> web.StreamResponse:
         out = web.StreamResponse()
@@ -101,7 +100,9 @@ async def raw_server(handler) -> tuple[asyncio.AbstractServer, str]:
 
 async def read_request(reader: asyncio.StreamReader) -> bytes:
     head = await reader.readuntil(b"\r\n\r\n")
-    length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length"))
+    length = next(
+        int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length")
+    )
     return head + await reader.readexactly(length)
 
 
@@ -118,7 +119,9 @@ def answers_then_closes(raw: bytes):
 
 
 async def test_a_body_delimited_by_the_connection_closing_is_read_to_the_end(upstreams):
-    server, url = await raw_server(answers_then_closes(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\nall of it"))
+    server, url = await raw_server(
+        answers_then_closes(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\nall of it")
+    )
     async with server:
         response = await post(upstreams, url)
         assert await response.read() == b"all of it"

@@ -24,8 +24,11 @@ async def test_one_json_line_per_request_with_the_response_request_id(make_proxy
         async with http.post(proxy.make_url("/v1/chat/completions"), json=QUESTION, headers=auth) as resp:
             assert resp.status == 200
             answered_id = resp.headers["X-Request-Id"]
-        async with http.post(proxy.make_url("/v1/chat/completions"), json={**QUESTION, "model": "nope"},
-                             headers={**auth, "X-Request-Id": "caller-chosen-id"}) as resp:
+        async with http.post(
+            proxy.make_url("/v1/chat/completions"),
+            json={**QUESTION, "model": "nope"},
+            headers={**auth, "X-Request-Id": "caller-chosen-id"},
+        ) as resp:
             assert resp.status == 404 and resp.headers["X-Request-Id"] == "caller-chosen-id"
         async with http.get(proxy.make_url("/v1/models"), headers={"Authorization": "Bearer wrong-key-123456"}) as resp:
             assert resp.status == 401
@@ -33,7 +36,9 @@ async def test_one_json_line_per_request_with_the_response_request_id(make_proxy
     out = capsys.readouterr().out
     lines = [json.loads(line) for line in out.splitlines() if '"llm_proxy.request"' in line]
     assert [(e["request_id"], e["status"], e["model"]) for e in lines[:2]] == [
-        (answered_id, 200, "mock-gpt-model-0701"), ("caller-chosen-id", 404, "nope")]
+        (answered_id, 200, "mock-gpt-model-0701"),
+        ("caller-chosen-id", 404, "nope"),
+    ]
     assert lines[0]["answered_by"] == "mock-gpt-model-0701" and lines[0]["duration_ms"] > 0
     assert lines[2]["status"] == 401 and lines[2]["path"] == "/v1/models"
     assert CLIENT_KEY not in out and "wrong-key-123456" not in out and "Bearer" not in out

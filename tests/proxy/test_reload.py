@@ -7,11 +7,10 @@ from pathlib import Path
 
 import aiohttp
 import yaml
-
-from llm_proxy.keys import ROUTES
-
 from fixtures.mock_servers import mock_base_url
 from fixtures.proxy_servers import proxy_routes
+
+from llm_proxy.keys import ROUTES
 
 
 def kubelet_write(mount: Path, version: int, text: str) -> None:
@@ -39,6 +38,7 @@ async def test_a_kubelet_style_swap_under_load_loses_nothing(make_proxy, mock_se
     statuses: list[int] = []
 
     async with aiohttp.ClientSession() as http:
+
         async def one(stream: bool) -> None:
             async with http.post(url, json={**body, "stream": stream}) as resp:
                 raw = await resp.read()
@@ -46,12 +46,16 @@ async def test_a_kubelet_style_swap_under_load_loses_nothing(make_proxy, mock_se
                 statuses.append(200 if ok else resp.status)
 
         async def load() -> None:
-            for i in range(25):
+            for _ in range(25):
                 await asyncio.gather(*(one(stream=(j % 2 == 0)) for j in range(8)))
 
-        new_table = {**table, "models": [*table["models"],
-                                         {"name": "new-model", "group": "mock", "backend": "mock",
-                                          "upstream_model": "mock-gpt-model-0701"}]}
+        new_table = {
+            **table,
+            "models": [
+                *table["models"],
+                {"name": "new-model", "group": "mock", "backend": "mock", "upstream_model": "mock-gpt-model-0701"},
+            ],
+        }
 
         async def swap() -> None:
             await asyncio.sleep(0.05)
@@ -69,7 +73,9 @@ async def test_a_kubelet_style_swap_under_load_loses_nothing(make_proxy, mock_se
             assert resp.headers["X-LLM-Proxy-Model"] == "new-model"
 
         # A broken version is refused, counted, and the last good table stays.
-        kubelet_write(mount, 3, "backends: {mock: {base_url: 'http://x'}}\nmodels:\n  - {name: a, group: mock, backend: nope}\n")
+        kubelet_write(
+            mount, 3, "backends: {mock: {base_url: 'http://x'}}\nmodels:\n  - {name: a, group: mock, backend: nope}\n"
+        )
         for _ in range(40):
             await asyncio.sleep(0.05)
             if watched.last_error:
@@ -90,8 +96,9 @@ async def test_an_in_flight_request_finishes_on_the_table_it_started_with(make_p
     url = proxy.make_url("/v1/chat/completions")
     body = {"model": "mock-gpt-model-0701", "stream": True, "messages": [{"role": "user", "content": "hi"}]}
     async with aiohttp.ClientSession() as http:
-        async with http.post(url, json=body, headers={"X-Mock-Token-Delay-Ms": "40",
-                                                      "X-Mock-Response-Tokens": "10"}) as resp:
+        async with http.post(
+            url, json=body, headers={"X-Mock-Token-Delay-Ms": "40", "X-Mock-Response-Tokens": "10"}
+        ) as resp:
             await resp.content.readuntil(b"\n\n")
             # The model disappears from the table while its answer is still streaming.
             routes = proxy_routes(mock_base_url(mock_server))

@@ -6,7 +6,6 @@ import uuid
 
 import aiohttp
 import pytest
-
 from fixtures.mock_servers import mock_base_url
 from fixtures.proxy_servers import proxy_routes
 
@@ -39,8 +38,13 @@ def events(raw: bytes) -> list[str]:
 async def test_retryable_statuses_are_retried_then_succeed(make_proxy, mock_server, http, stream, status):
     proxy = await make_proxy(retry_attempts=3)
     key = uuid.uuid4().hex
-    headers = {"X-Mock-Fail-Times": "2", "X-Mock-Fault-Key": key, "X-Mock-Fault": "status",
-               "X-Mock-Status": str(status), "X-Mock-Retry-After": "0"}
+    headers = {
+        "X-Mock-Fail-Times": "2",
+        "X-Mock-Fault-Key": key,
+        "X-Mock-Fault": "status",
+        "X-Mock-Status": str(status),
+        "X-Mock-Retry-After": "0",
+    }
     got, resp_headers, raw = await call(http, proxy, stream, headers)
     assert got == 200
     assert resp_headers["X-LLM-Proxy-Attempts"] == "3"
@@ -74,8 +78,12 @@ async def test_retry_after_is_honoured_and_capped(make_proxy, mock_server, http)
     proxy = await make_proxy(retry_attempts=2, retry_after_max=0.5)
     loop = asyncio.get_running_loop()
     key = uuid.uuid4().hex
-    headers = {"X-Mock-Fail-Times": "1", "X-Mock-Fault-Key": key, "X-Mock-Fault": "rate_limit",
-               "X-Mock-Retry-After": "0.3"}
+    headers = {
+        "X-Mock-Fail-Times": "1",
+        "X-Mock-Fault-Key": key,
+        "X-Mock-Fault": "rate_limit",
+        "X-Mock-Retry-After": "0.3",
+    }
     started = loop.time()
     assert (await call(http, proxy, False, headers))[0] == 200
     assert loop.time() - started >= 0.3
@@ -89,18 +97,24 @@ async def test_retry_after_is_honoured_and_capped(make_proxy, mock_server, http)
 async def test_the_time_budget_stops_retries(make_proxy, mock_server, http):
     proxy = await make_proxy(retry_attempts=10, request_budget=0.5, retry_after_max=0.3)
     key = uuid.uuid4().hex
-    headers = {"X-Mock-Fail-Times": "99", "X-Mock-Fault-Key": key, "X-Mock-Fault": "rate_limit",
-               "X-Mock-Retry-After": "0.3"}
+    headers = {
+        "X-Mock-Fail-Times": "99",
+        "X-Mock-Fault-Key": key,
+        "X-Mock-Fault": "rate_limit",
+        "X-Mock-Retry-After": "0.3",
+    }
     assert (await call(http, proxy, False, headers))[0] == 429
     assert await attempts_seen(http, mock_server, key) <= 2
 
 
 @pytest.mark.parametrize("stream", [False, True])
 async def test_fallbacks_answer_when_a_model_is_down(make_proxy, mock_server, unused_tcp_port_factory, http, stream):
-    routes = proxy_routes(mock_base_url(mock_server),
-                          dead={"base_url": f"http://127.0.0.1:{unused_tcp_port_factory()}/v1"})
-    routes["models"].append({"name": "gpt-4", "group": "openai", "backend": "dead",
-                             "fallbacks": ["grounded-mock", "mock-gpt-model-0701"]})
+    routes = proxy_routes(
+        mock_base_url(mock_server), dead={"base_url": f"http://127.0.0.1:{unused_tcp_port_factory()}/v1"}
+    )
+    routes["models"].append(
+        {"name": "gpt-4", "group": "openai", "backend": "dead", "fallbacks": ["grounded-mock", "mock-gpt-model-0701"]}
+    )
     proxy = await make_proxy(routes, retry_attempts=2)
     got, headers, raw = await call(http, proxy, stream, {}, model="gpt-4")
     assert got == 200
@@ -117,8 +131,17 @@ async def test_a_stream_that_fails_before_its_first_event_falls_back(make_proxy,
     routes = proxy_routes(mock_base_url(mock_server))
     routes["models"][0]["fallbacks"] = ["ft-mock"]
     proxy = await make_proxy(routes, retry_attempts=1)
-    got, headers, raw = await call(http, proxy, True, {"X-Mock-Fault": "cut", "X-Mock-Fault-After": "0",
-                                                       "X-Mock-Fail-Times": "1", "X-Mock-Fault-Key": uuid.uuid4().hex})
+    got, headers, raw = await call(
+        http,
+        proxy,
+        True,
+        {
+            "X-Mock-Fault": "cut",
+            "X-Mock-Fault-After": "0",
+            "X-Mock-Fail-Times": "1",
+            "X-Mock-Fault-Key": uuid.uuid4().hex,
+        },
+    )
     assert got == 200 and headers["X-LLM-Proxy-Model"] == "ft-mock"
     assert events(raw)[-1] == "data: [DONE]"
 
@@ -133,7 +156,8 @@ async def test_a_stream_that_fails_before_its_first_event_falls_back(make_proxy,
     ],
 )
 async def test_a_stream_that_breaks_after_it_started_ends_with_an_error_event_and_no_done(
-        make_proxy, mock_server, http, fault, kind):
+    make_proxy, mock_server, http, fault, kind
+):
     routes = proxy_routes(mock_base_url(mock_server))
     routes["backends"]["mock"]["timeouts"] = {"idle": 0.3}
     proxy = await make_proxy(routes)
@@ -151,8 +175,12 @@ async def test_a_stream_that_breaks_after_it_started_ends_with_an_error_event_an
 async def test_a_malformed_stream_before_anything_was_sent_is_retried_then_a_502(make_proxy, mock_server, http):
     proxy = await make_proxy(retry_attempts=2)
     key = uuid.uuid4().hex
-    got, _, raw = await call(http, proxy, True, {"X-Mock-Fault": "malformed", "X-Mock-Fault-After": "0",
-                                                 "X-Mock-Fail-Times": "9", "X-Mock-Fault-Key": key})
+    got, _, raw = await call(
+        http,
+        proxy,
+        True,
+        {"X-Mock-Fault": "malformed", "X-Mock-Fault-After": "0", "X-Mock-Fail-Times": "9", "X-Mock-Fault-Key": key},
+    )
     assert got == 502 and json.loads(raw)["error"]["code"] == "upstream_protocol_error"
     assert await attempts_seen(http, mock_server, key) == 2
 
@@ -161,18 +189,22 @@ async def test_a_malformed_stream_before_anything_was_sent_is_retried_then_a_502
 async def test_a_non_stream_answer_cut_or_reset_is_retried(make_proxy, mock_server, http, fault):
     proxy = await make_proxy(retry_attempts=2)
     key = uuid.uuid4().hex
-    got, headers, raw = await call(http, proxy, False, {"X-Mock-Fault": fault, "X-Mock-Fail-Times": "1",
-                                                        "X-Mock-Fault-Key": key})
+    got, _, raw = await call(
+        http, proxy, False, {"X-Mock-Fault": fault, "X-Mock-Fail-Times": "1", "X-Mock-Fault-Key": key}
+    )
     assert got == 200 and "choices" in json.loads(raw)
     assert await attempts_seen(http, mock_server, key) == 2
 
 
-async def test_the_circuit_opens_and_fallbacks_skip_the_dead_backend(make_proxy, mock_server, http,
-                                                                     unused_tcp_port_factory):
-    routes = proxy_routes(mock_base_url(mock_server),
-                          dead={"base_url": f"http://127.0.0.1:{unused_tcp_port_factory()}/v1"})
-    routes["models"].append({"name": "flaky", "group": "openai", "backend": "dead",
-                             "fallbacks": ["mock-gpt-model-0701"]})
+async def test_the_circuit_opens_and_fallbacks_skip_the_dead_backend(
+    make_proxy, mock_server, http, unused_tcp_port_factory
+):
+    routes = proxy_routes(
+        mock_base_url(mock_server), dead={"base_url": f"http://127.0.0.1:{unused_tcp_port_factory()}/v1"}
+    )
+    routes["models"].append(
+        {"name": "flaky", "group": "openai", "backend": "dead", "fallbacks": ["mock-gpt-model-0701"]}
+    )
     proxy = await make_proxy(routes, retry_attempts=1, breaker_failures=2, breaker_cooldown=60)
     for _ in range(4):
         got, headers, _ = await call(http, proxy, False, {}, model="flaky")
@@ -188,14 +220,24 @@ async def test_upstream_credentials_rejected_is_a_proxy_problem_not_the_clients(
     from aiohttp import web
 
     async def deny(request):
-        return web.json_response({"error": {"message": "Incorrect API key provided: sk-abcdef123456789",
-                                            "type": "invalid_request_error", "code": "invalid_api_key"}}, status=401)
+        return web.json_response(
+            {
+                "error": {
+                    "message": "Incorrect API key provided: sk-abcdef123456789",
+                    "type": "invalid_request_error",
+                    "code": "invalid_api_key",
+                }
+            },
+            status=401,
+        )
 
     app = web.Application()
     app.router.add_post("/v1/chat/completions", deny)
     upstream = await aiohttp_server(app)
-    routes = {"backends": {"o": {"base_url": str(upstream.make_url("/v1")), "api_key": "sk-abcdef123456789"}},
-              "models": [{"name": "m", "group": "openai", "backend": "o"}]}
+    routes = {
+        "backends": {"o": {"base_url": str(upstream.make_url("/v1")), "api_key": "sk-abcdef123456789"}},
+        "models": [{"name": "m", "group": "openai", "backend": "o"}],
+    }
     proxy = await make_proxy(routes)
     got, _, raw = await call(http, proxy, False, {}, model="m")
     assert got == 502
@@ -207,15 +249,24 @@ async def test_secrets_in_a_passed_through_upstream_error_are_redacted(make_prox
     from aiohttp import web
 
     async def leak(request):
-        return web.json_response({"error": {"message": f"bad request from key sk-backend-secret-999 "
-                                                       f"({request.headers['Authorization']})",
-                                            "type": "invalid_request_error", "code": "bad"}}, status=400)
+        return web.json_response(
+            {
+                "error": {
+                    "message": f"bad request from key sk-backend-secret-999 ({request.headers['Authorization']})",
+                    "type": "invalid_request_error",
+                    "code": "bad",
+                }
+            },
+            status=400,
+        )
 
     app = web.Application()
     app.router.add_post("/v1/chat/completions", leak)
     upstream = await aiohttp_server(app)
-    routes = {"backends": {"o": {"base_url": str(upstream.make_url("/v1")), "api_key": "sk-backend-secret-999"}},
-              "models": [{"name": "m", "group": "openai", "backend": "o"}]}
+    routes = {
+        "backends": {"o": {"base_url": str(upstream.make_url("/v1")), "api_key": "sk-backend-secret-999"}},
+        "models": [{"name": "m", "group": "openai", "backend": "o"}],
+    }
     proxy = await make_proxy(routes)
     got, _, raw = await call(http, proxy, False, {}, model="m")
     assert got == 400

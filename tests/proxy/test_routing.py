@@ -8,11 +8,18 @@ import yaml
 from llm_proxy.routing import RoutingError, interpolate, parse_routes
 
 BASE = {
-    "backends": {"openai": {"base_url": "https://api.openai.com/v1", "api_key": "sk-test"},
-                 "mock": {"base_url": "http://127.0.0.1:5050/v1"}},
+    "backends": {
+        "openai": {"base_url": "https://api.openai.com/v1", "api_key": "sk-test"},
+        "mock": {"base_url": "http://127.0.0.1:5050/v1"},
+    },
     "models": [
-        {"name": "gpt-4", "group": "openai", "backend": "openai", "context": "knowledge",
-         "fallbacks": ["gpt-3.5-turbo", "mock-gpt-model-0701"]},
+        {
+            "name": "gpt-4",
+            "group": "openai",
+            "backend": "openai",
+            "context": "knowledge",
+            "fallbacks": ["gpt-3.5-turbo", "mock-gpt-model-0701"],
+        },
         {"name": "gpt-3.5-turbo", "group": "openai", "backend": "openai", "context": "knowledge"},
         {"name": "mock-gpt-model-0701", "group": "mock", "backend": "mock"},
     ],
@@ -66,7 +73,10 @@ def test_the_backend_key_never_shows_in_a_repr():
         ({"backends__mock__timeouts": {"idle": -1}}, "backends.mock.timeouts.idle: must be a positive number"),
         ({"backends__mock__timeouts": {"forever": 1}}, "backends.mock.timeouts.forever: unknown timeout"),
         ({"extra": 1}, "unknown top-level key(s) extra"),
-        ({"backends__mock__headers": {"X-Org": "a\r\nX-Evil: 1"}}, "backends.mock.headers.X-Org: not a valid HTTP header"),
+        (
+            {"backends__mock__headers": {"X-Org": "a\r\nX-Evil: 1"}},
+            "backends.mock.headers.X-Org: not a valid HTTP header",
+        ),
         ({"backends__mock__headers": {"Bad Name": "x"}}, "backends.mock.headers.Bad Name: not a valid HTTP header"),
         ({"backends__mock__api_key": "sk-abc\ndef"}, "backends.mock.api_key: contains a line break"),
     ],
@@ -104,7 +114,10 @@ def test_a_variable_can_come_from_a_mounted_secret_file(tmp_path):
     secret = tmp_path / "openai-api-key"
     secret.write_text("sk-from-file-123\n")
     assert interpolate("${OPENAI_API_KEY:-}", {"OPENAI_API_KEY_FILE": str(secret)}) == "sk-from-file-123"
-    assert interpolate("${OPENAI_API_KEY:-}", {"OPENAI_API_KEY": "env-wins", "OPENAI_API_KEY_FILE": str(secret)}) == "env-wins"
+    assert (
+        interpolate("${OPENAI_API_KEY:-}", {"OPENAI_API_KEY": "env-wins", "OPENAI_API_KEY_FILE": str(secret)})
+        == "env-wins"
+    )
     with pytest.raises(RoutingError, match="OPENAI_API_KEY_FILE: cannot read"):
         interpolate("${OPENAI_API_KEY}", {"OPENAI_API_KEY_FILE": str(tmp_path / "absent")})
 
@@ -119,8 +132,16 @@ def test_interpolation_applies_when_parsing():
 def test_the_packaged_table_routes_the_seeds_eight_models():
     text = resources.files("llm_proxy").joinpath("data/routes.yaml").read_text()
     table = parse_routes(text, environ={})
-    assert table.names() == ["gpt-4", "gpt-4-turbo", "gpt-4-turbo-preview", "gpt-3.5-turbo", "gpt-3.5-turbo-16k",
-                             "gpt-3.5-turbo-1106", "louis-gpt-3.5-fined-tune-model", "mock-gpt-model-0701"]
+    assert table.names() == [
+        "gpt-4",
+        "gpt-4-turbo",
+        "gpt-4-turbo-preview",
+        "gpt-3.5-turbo",
+        "gpt-3.5-turbo-16k",
+        "gpt-3.5-turbo-1106",
+        "louis-gpt-3.5-fined-tune-model",
+        "mock-gpt-model-0701",
+    ]
     ft = table.get("louis-gpt-3.5-fined-tune-model")
     assert (ft.group, ft.backend, ft.context) == ("fine-tuned", "openai", "none")
     assert ft.upstream_model == "ft:gpt-3.5-turbo-0125:personal::9HFIKpx5"

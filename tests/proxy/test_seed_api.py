@@ -12,11 +12,14 @@ async def http():
         yield s
 
 
-def body(model="mock-gpt-model-0701", sample=True, number=4, custom=False,
-         question="Tell me more about his hobbies ?"):
-    return {"model": {"model_name": model},
-            "inference": {"sample_question": {"status": sample, "selected_question": number},
-                          "custom_question": {"status": custom, "your_question": question}}}
+def body(model="mock-gpt-model-0701", sample=True, number=4, custom=False, question="Tell me more about his hobbies ?"):
+    return {
+        "model": {"model_name": model},
+        "inference": {
+            "sample_question": {"status": sample, "selected_question": number},
+            "custom_question": {"status": custom, "your_question": question},
+        },
+    }
 
 
 async def post(http, proxy, payload, **kw):
@@ -27,9 +30,13 @@ async def post(http, proxy, payload, **kw):
 async def test_supported_models_are_grouped_from_the_live_table(proxy_server, http):
     async with http.get(proxy_server.make_url("/get_suppored_models")) as resp:
         assert resp.status == 200
-        assert await resp.json() == {"message": {"fined_tune_model": ["ft-mock"],
-                                                 "mock_model": ["mock-gpt-model-0701"],
-                                                 "open_ai_models": ["grounded-mock"]}}
+        assert await resp.json() == {
+            "message": {
+                "fined_tune_model": ["ft-mock"],
+                "mock_model": ["mock-gpt-model-0701"],
+                "open_ai_models": ["grounded-mock"],
+            }
+        }
 
 
 async def test_the_packaged_table_groups_like_the_seed(make_proxy, http):
@@ -37,11 +44,20 @@ async def test_the_packaged_table_groups_like_the_seed(make_proxy, http):
 
     proxy = await make_proxy(PACKAGED_ROUTES.read_text())
     async with http.get(proxy.make_url("/get_suppored_models")) as resp:
-        assert await resp.json() == {"message": {
-            "fined_tune_model": ["louis-gpt-3.5-fined-tune-model"],
-            "mock_model": ["mock-gpt-model-0701"],
-            "open_ai_models": ["gpt-4", "gpt-4-turbo", "gpt-4-turbo-preview", "gpt-3.5-turbo",
-                               "gpt-3.5-turbo-16k", "gpt-3.5-turbo-1106"]}}
+        assert await resp.json() == {
+            "message": {
+                "fined_tune_model": ["louis-gpt-3.5-fined-tune-model"],
+                "mock_model": ["mock-gpt-model-0701"],
+                "open_ai_models": [
+                    "gpt-4",
+                    "gpt-4-turbo",
+                    "gpt-4-turbo-preview",
+                    "gpt-3.5-turbo",
+                    "gpt-3.5-turbo-16k",
+                    "gpt-3.5-turbo-1106",
+                ],
+            }
+        }
 
 
 async def test_sample_questions_are_numbered(proxy_server, http):
@@ -55,8 +71,10 @@ async def test_sample_questions_are_numbered(proxy_server, http):
 async def test_a_sample_question_before_listing_them_is_refused_then_allowed(proxy_server, http):
     status, reply = await post(http, proxy_server, body())
     assert status == 409
-    assert reply == {"error": "You have not seen the list of sample questions yet, please proceed to look at "
-                              "sample questions and choose one of your interest"}
+    assert reply == {
+        "error": "You have not seen the list of sample questions yet, please proceed to look at "
+        "sample questions and choose one of your interest"
+    }
     await (await http.get(proxy_server.make_url("/get_sample_questions"))).read()
     status, reply = await post(http, proxy_server, body())
     assert status == 200
@@ -79,8 +97,9 @@ async def test_the_cookie_carries_the_seen_rule_across_replicas(make_proxy):
     async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
         await (await http.get(first.make_url("/get_sample_questions"))).read()
         # Another replica never saw this client, but the cookie says it listed the questions.
-        async with http.post(second.make_url("/send_inference"), json=body(),
-                             headers={"X-Forwarded-For": "10.9.9.9"}) as resp:
+        async with http.post(
+            second.make_url("/send_inference"), json=body(), headers={"X-Forwarded-For": "10.9.9.9"}
+        ) as resp:
             assert resp.status == 200
 
 
@@ -95,29 +114,36 @@ async def test_a_custom_question_to_the_fine_tuned_route(proxy_server, http):
 async def test_an_unsupported_model_lists_the_supported_ones(proxy_server, http):
     status, reply = await post(http, proxy_server, body(model="wrong_model", sample=False, custom=True))
     assert status == 404
-    assert reply == {"error": "wrong_model is not supported, please choose model from the list of supported models below",
-                     "suppored_models": ["mock-gpt-model-0701", "grounded-mock", "ft-mock"]}
+    assert reply == {
+        "error": "wrong_model is not supported, please choose model from the list of supported models below",
+        "suppored_models": ["mock-gpt-model-0701", "grounded-mock", "ft-mock"],
+    }
 
 
 @pytest.mark.parametrize("sample, custom", [(True, True), (False, False)])
 async def test_both_or_neither_mode_is_refused(proxy_server, http, sample, custom):
     status, reply = await post(http, proxy_server, body(sample=sample, custom=custom))
     assert status == 400
-    assert reply == {"error": "You are only allowed to choose either make custom question or pick one from the "
-                              "list of sample questions"}
+    assert reply == {
+        "error": "You are only allowed to choose either make custom question or pick one from the "
+        "list of sample questions"
+    }
 
 
 async def test_an_out_of_range_question_number_names_the_range(proxy_server, http):
     await (await http.get(proxy_server.make_url("/get_sample_questions"))).read()
     status, reply = await post(http, proxy_server, body(number=100))
     assert status == 422
-    assert reply["error"].startswith("The question number 100 you entered is not valid, valid question number "
-                                     "range from 1 to ")
+    assert reply["error"].startswith(
+        "The question number 100 you entered is not valid, valid question number range from 1 to "
+    )
 
 
 async def test_an_upstream_failure_is_a_5xx_with_the_seeds_message(make_proxy, unused_tcp_port_factory, http):
-    routes = {"backends": {"dead": {"base_url": f"http://127.0.0.1:{unused_tcp_port_factory()}/v1"}},
-              "models": [{"name": "gpt-4", "group": "openai", "backend": "dead", "context": "knowledge"}]}
+    routes = {
+        "backends": {"dead": {"base_url": f"http://127.0.0.1:{unused_tcp_port_factory()}/v1"}},
+        "models": [{"name": "gpt-4", "group": "openai", "backend": "dead", "context": "knowledge"}],
+    }
     proxy = await make_proxy(routes, retry_attempts=1)
     status, reply = await post(http, proxy, body(model="gpt-4", sample=False, custom=True))
     assert status == 502
@@ -132,18 +158,30 @@ async def test_an_upstream_failure_is_a_5xx_with_the_seeds_message(make_proxy, u
         (b'{"inference": {}}', "'model' is required"),
         (b'{"model": {"model_name": 3}, "inference": {}}', "'model.model_name' is required and must be a string"),
         (b'{"model": {"model_name": "mock-gpt-model-0701"}}', "'inference' is required"),
-        (b'{"model": {"model_name": "mock-gpt-model-0701"}, "inference": {"custom_question": {"status": true}}}',
-         "'inference.sample_question' is required"),
-        (b'{"model": {"model_name": "mock-gpt-model-0701"}, "inference": {"sample_question": {"status": "yes"},'
-         b' "custom_question": {"status": false}}}', "'inference.sample_question.status' is required and must be"),
-        (b'{"model": {"model_name": "mock-gpt-model-0701"}, "inference": {"sample_question": {"status": false},'
-         b' "custom_question": {"status": true, "your_question": 42}}}', "your_question' must be a non-empty string"),
-        (b'{"model": {"model_name": "mock-gpt-model-0701"}, "inference": {"sample_question": {"status": true,'
-         b' "selected_question": "4"}, "custom_question": {"status": false}}}', "must be a whole number"),
+        (
+            b'{"model": {"model_name": "mock-gpt-model-0701"}, "inference": {"custom_question": {"status": true}}}',
+            "'inference.sample_question' is required",
+        ),
+        (
+            b'{"model": {"model_name": "mock-gpt-model-0701"}, "inference": {"sample_question": {"status": "yes"},'
+            b' "custom_question": {"status": false}}}',
+            "'inference.sample_question.status' is required and must be",
+        ),
+        (
+            b'{"model": {"model_name": "mock-gpt-model-0701"}, "inference": {"sample_question": {"status": false},'
+            b' "custom_question": {"status": true, "your_question": 42}}}',
+            "your_question' must be a non-empty string",
+        ),
+        (
+            b'{"model": {"model_name": "mock-gpt-model-0701"}, "inference": {"sample_question": {"status": true,'
+            b' "selected_question": "4"}, "custom_question": {"status": false}}}',
+            "must be a whole number",
+        ),
     ],
 )
 async def test_bad_input_gets_a_clear_400(proxy_server, http, raw, fragment):
-    async with http.post(proxy_server.make_url("/send_inference"), data=raw,
-                         headers={"Content-Type": "application/json"}) as resp:
+    async with http.post(
+        proxy_server.make_url("/send_inference"), data=raw, headers={"Content-Type": "application/json"}
+    ) as resp:
         assert resp.status == 400
         assert fragment in (await resp.json())["error"]

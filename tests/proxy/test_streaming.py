@@ -29,7 +29,7 @@ def test_crlf_framing_is_normalised():
 
 def test_usage_is_kept_and_comments_pass():
     scanner = SseScanner()
-    out = scanner.feed(b": keep-alive\n\ndata: {\"choices\": [], \"usage\": {\"prompt_tokens\": 3}}\n\n")
+    out = scanner.feed(b': keep-alive\n\ndata: {"choices": [], "usage": {"prompt_tokens": 3}}\n\n')
     assert out.startswith(b": keep-alive") and scanner.usage == {"prompt_tokens": 3}
 
 
@@ -72,12 +72,17 @@ async def test_streams_reuse_the_upstream_connection(aiohttp_server, make_proxy)
     app = web.Application()
     app.router.add_post("/v1/chat/completions", completions)
     upstream = await aiohttp_server(app)
-    proxy = await make_proxy({"backends": {"up": {"base_url": str(upstream.make_url("/v1"))}},
-                              "models": [{"name": "m", "group": "mock", "backend": "up"}]})
+    proxy = await make_proxy(
+        {
+            "backends": {"up": {"base_url": str(upstream.make_url("/v1"))}},
+            "models": [{"name": "m", "group": "mock", "backend": "up"}],
+        }
+    )
     async with aiohttp.ClientSession() as http:
         for _ in range(3):
-            async with http.post(proxy.make_url("/v1/chat/completions"),
-                                 json={"model": "m", "stream": True, "messages": [{"role": "user", "content": "hi"}]}
-                                 ) as resp:
+            async with http.post(
+                proxy.make_url("/v1/chat/completions"),
+                json={"model": "m", "stream": True, "messages": [{"role": "user", "content": "hi"}]},
+            ) as resp:
                 assert (await resp.read()).endswith(b"data: [DONE]\n\n")
     assert len(peers) == 3 and len(set(peers)) == 1

@@ -31,13 +31,16 @@ class Stack:
         self.mock_port, self.proxy_port = _port(), _port()
         mock_url = f"http://127.0.0.1:{self.mock_port}/v1"
         routes = routes or {
-            "backends": {"mock": {"base_url": mock_url},
-                         "dead": {"base_url": f"http://127.0.0.1:{_port()}/v1", "timeouts": {"connect": 1}}},
+            "backends": {
+                "mock": {"base_url": mock_url},
+                "dead": {"base_url": f"http://127.0.0.1:{_port()}/v1", "timeouts": {"connect": 1}},
+            },
             "models": [
                 {"name": "gpt-4", "group": "openai", "backend": "dead"},
                 {"name": "mock-gpt-model-0701", "group": "mock", "backend": "mock"},
                 {"name": "louis-ft", "group": "fine-tuned", "backend": "mock", "upstream_model": "ft:mock::1"},
-            ]}
+            ],
+        }
         self.routes = tmp / "routes.yaml"
         self.routes.write_text(yaml.safe_dump(routes))
         self.settings = ProxySettings(routes=self.routes, log_requests=False, retry_attempts=1, api_keys=api_keys)
@@ -56,8 +59,10 @@ class Stack:
         self.runners = []
 
         async def start() -> None:
-            for app, port in ((create_mock(MockSettings()), self.mock_port),
-                              (create_proxy(self.settings), self.proxy_port)):
+            for app, port in (
+                (create_mock(MockSettings()), self.mock_port),
+                (create_proxy(self.settings), self.proxy_port),
+            ):
                 runner = web.AppRunner(app, handler_cancellation=True)
                 await runner.setup()
                 await web.TCPSite(runner, "127.0.0.1", port).start()

@@ -1,7 +1,5 @@
 """Drive llm-tui with Pilot against a real proxy and mock."""
 
-import asyncio
-
 from textual.widgets import Input, Markdown
 
 from llm_tui.app import LlmTui

@@ -32,8 +32,13 @@ def test_main_screen_with_an_answer(snap_compare, stack):
     async def ask(pilot):
         await _wait(pilot, lambda: app.chat.query_one("#samples").option_count >= 10)
         await pilot.press("alt+9")
-        await _wait(pilot, lambda: list(app.chat.query(Exchange))
-                    and "tokens" in str(app.chat.query_one(Exchange).query_one(".figures").render()))
+        await _wait(
+            pilot,
+            lambda: (
+                list(app.chat.query(Exchange))
+                and "tokens" in str(app.chat.query_one(Exchange).query_one(".figures").render())
+            ),
+        )
         _steady_cursor(app)
         await pilot.pause(0.2)
 
@@ -53,10 +58,22 @@ def test_unreachable_screen(snap_compare, isolated_dirs):
 
 def test_conversations_screen(snap_compare, stack, isolated_dirs):
     store = ConversationStore(isolated_dirs / "data" / "conversations")
-    store.save(Conversation(id="a1", title="When is his birthday?", created="2026-11-20T10:00:00+00:00",
-                            turns=[Turn("user", "When is his birthday?"), Turn("assistant", "7 January 1998.")]))
-    store.save(Conversation(id="b2", title="Which sports can Louis play?", created="2026-11-21T09:30:00+00:00",
-                            turns=[Turn("user", "Which sports can Louis play?")]))
+    store.save(
+        Conversation(
+            id="a1",
+            title="When is his birthday?",
+            created="2026-11-20T10:00:00+00:00",
+            turns=[Turn("user", "When is his birthday?"), Turn("assistant", "7 January 1998.")],
+        )
+    )
+    store.save(
+        Conversation(
+            id="b2",
+            title="Which sports can Louis play?",
+            created="2026-11-21T09:30:00+00:00",
+            turns=[Turn("user", "Which sports can Louis play?")],
+        )
+    )
     app = LlmTui(load_config(stack.url), store=store, show_timing=False, display_url=LABEL, poll_seconds=600)
 
     async def open_list(pilot):

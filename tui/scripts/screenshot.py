@@ -28,8 +28,9 @@ async def main(out: Path) -> None:
     await mock_site.start()
     mock_port = mock_site._server.sockets[0].getsockname()[1]
     routes = tmp / "routes.yaml"
-    routes.write_text(Path(__file__).resolve().parents[2].joinpath(
-        "services/proxy/src/llm_proxy/data/routes.yaml").read_text())
+    routes.write_text(
+        Path(__file__).resolve().parents[2].joinpath("services/proxy/src/llm_proxy/data/routes.yaml").read_text()
+    )
     import os
 
     os.environ["MOCK_MODEL_URL"] = f"http://127.0.0.1:{mock_port}/v1"
@@ -38,8 +39,13 @@ async def main(out: Path) -> None:
     proxy_site = web.TCPSite(proxy, "127.0.0.1", 0)
     await proxy_site.start()
     port = proxy_site._server.sockets[0].getsockname()[1]
-    app = LlmTui(TuiConfig(url=f"http://127.0.0.1:{port}"), store=ConversationStore(tmp / "c"),
-                 display_url="http://127.0.0.1:8000", show_timing=False, poll_seconds=600)
+    app = LlmTui(
+        TuiConfig(url=f"http://127.0.0.1:{port}"),
+        store=ConversationStore(tmp / "c"),
+        display_url="http://127.0.0.1:8000",
+        show_timing=False,
+        poll_seconds=600,
+    )
     async with app.run_test(size=(130, 36)) as pilot:
         for _ in range(100):
             await pilot.pause(0.05)

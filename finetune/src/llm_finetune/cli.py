@@ -22,13 +22,24 @@ REPO = Path(__file__).resolve().parents[3]
 
 def cmd_convert(args, console: Console) -> int:
     sheet = read_sheet(args.xlsx)
-    lines = [json.dumps({"messages": [{"role": "system", "content": sheet.system_prompt},
-                                      {"role": "user", "content": r.prompt},
-                                      {"role": "assistant", "content": r.response}]}, ensure_ascii=False)
-             for r in sheet.rows]
+    lines = [
+        json.dumps(
+            {
+                "messages": [
+                    {"role": "system", "content": sheet.system_prompt},
+                    {"role": "user", "content": r.prompt},
+                    {"role": "assistant", "content": r.response},
+                ]
+            },
+            ensure_ascii=False,
+        )
+        for r in sheet.rows
+    ]
     packs.write_atomically(args.output, "\n".join(lines) + "\n")
-    console.print(f"wrote {len(lines)} examples to {args.output}"
-                  + (f" (skipped {sheet.skipped_blank} blank row(s))" if sheet.skipped_blank else ""))
+    console.print(
+        f"wrote {len(lines)} examples to {args.output}"
+        + (f" (skipped {sheet.skipped_blank} blank row(s))" if sheet.skipped_blank else "")
+    )
     return 0
 
 
@@ -101,10 +112,19 @@ def cmd_publish(args, console: Console) -> int:
         publish.publish_file(args.routes, args.model_id, args.alias, args.backend)
         console.print(f"{args.alias} -> {args.model_id} published to {args.routes}")
     else:
-        publish.publish_configmap(args.configmap, args.namespace, args.model_id, args.alias, args.backend,
-                                  kubeconfig=args.kubeconfig, context=args.context)
-        console.print(f"{args.alias} -> {args.model_id} published to ConfigMap {args.namespace}/{args.configmap}; "
-                      "the proxy serves it after the kubelet syncs the volume (up to a minute or so)")
+        publish.publish_configmap(
+            args.configmap,
+            args.namespace,
+            args.model_id,
+            args.alias,
+            args.backend,
+            kubeconfig=args.kubeconfig,
+            context=args.context,
+        )
+        console.print(
+            f"{args.alias} -> {args.model_id} published to ConfigMap {args.namespace}/{args.configmap}; "
+            "the proxy serves it after the kubelet syncs the volume (up to a minute or so)"
+        )
     return 0
 
 

@@ -31,9 +31,17 @@ def build_pack(sheet: Sheet) -> dict:
         "sample_questions": [q for _, q in numbered],
         # response_tokens: cl100k_base tokens of the whitespace-normalised answer, so the proxy can
         # budget its grounding without loading a tokenizer.
-        "rows": [{"id": f"r{i:03d}", "fact": r.fact, "prompt": r.prompt, "response": r.response, "sample": r.sample,
-                  "response_tokens": count_tokens(" ".join(r.response.split()))}
-                 for i, r in enumerate(sheet.rows, 1)],
+        "rows": [
+            {
+                "id": f"r{i:03d}",
+                "fact": r.fact,
+                "prompt": r.prompt,
+                "response": r.response,
+                "sample": r.sample,
+                "response_tokens": count_tokens(" ".join(r.response.split())),
+            }
+            for i, r in enumerate(sheet.rows, 1)
+        ],
     }
 
 

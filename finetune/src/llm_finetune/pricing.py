@@ -33,8 +33,12 @@ def base_model(name: str) -> BaseModel:
     for known in BASE_MODELS.values():  # a dated name we don't list: use its family's figures
         if name.startswith(known.name.rsplit("-", 3)[0]):
             return BaseModel(name, known.training_usd_per_million, known.example_token_limit)
-    return BaseModel(name, BASE_MODELS[DEFAULT_BASE_MODEL].training_usd_per_million,
-                     BASE_MODELS[DEFAULT_BASE_MODEL].example_token_limit)
+    return BaseModel(
+        name,
+        BASE_MODELS[DEFAULT_BASE_MODEL].training_usd_per_million,
+        BASE_MODELS[DEFAULT_BASE_MODEL].example_token_limit,
+    )
+
 
 # OpenAI's default epoch choice (from its data-preparation guide).
 TARGET_EPOCHS = 3

@@ -19,7 +19,11 @@ def add_alias(text: str, model_id: str, alias: str, backend: str = "openai") -> 
         doc = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise ToolkitError(f"the routing table is not valid YAML: {exc}") from None
-    if not isinstance(doc, dict) or not isinstance(doc.get("models"), list) or not isinstance(doc.get("backends"), dict):
+    if (
+        not isinstance(doc, dict)
+        or not isinstance(doc.get("models"), list)
+        or not isinstance(doc.get("backends"), dict)
+    ):
         raise ToolkitError("the routing table must have 'backends' and a 'models' list")
     if backend not in doc["backends"]:
         raise ToolkitError(f"backend {backend!r} is not in the routing table (known: {', '.join(doc['backends'])})")
@@ -66,8 +70,17 @@ def _core_api(kubeconfig: str | None, context: str | None):
     return client.CoreV1Api()
 
 
-def publish_configmap(name: str, namespace: str, model_id: str, alias: str, backend: str,
-                      api=None, kubeconfig: str | None = None, context: str | None = None, retries: int = 5) -> None:
+def publish_configmap(
+    name: str,
+    namespace: str,
+    model_id: str,
+    alias: str,
+    backend: str,
+    api=None,
+    kubeconfig: str | None = None,
+    context: str | None = None,
+    retries: int = 5,
+) -> None:
     from kubernetes.client.exceptions import ApiException
 
     api = api or _core_api(kubeconfig, context)
@@ -79,8 +92,10 @@ def publish_configmap(name: str, namespace: str, model_id: str, alias: str, back
         current = (cm.data or {}).get(ROUTES_KEY)
         if current is None:
             raise ToolkitError(f"ConfigMap {namespace}/{name} has no key {ROUTES_KEY!r}")
-        patch = {"metadata": {"resourceVersion": cm.metadata.resource_version},
-                 "data": {ROUTES_KEY: add_alias(current, model_id, alias, backend)}}
+        patch = {
+            "metadata": {"resourceVersion": cm.metadata.resource_version},
+            "data": {ROUTES_KEY: add_alias(current, model_id, alias, backend)},
+        }
         try:
             api.patch_namespaced_config_map(name, namespace, patch)
             return

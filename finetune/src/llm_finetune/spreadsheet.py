@@ -54,8 +54,10 @@ def read_sheet(path: Path) -> Sheet:
     frame = sheets[qa_name]
     missing = [c for c in REQUIRED if c not in frame.columns]
     if missing:
-        raise ToolkitError(f"{path}: sheet '{qa_name}' lacks the column(s) {', '.join(missing)} "
-                           f"(found: {', '.join(map(str, frame.columns)) or 'none'})")
+        raise ToolkitError(
+            f"{path}: sheet '{qa_name}' lacks the column(s) {', '.join(missing)} "
+            f"(found: {', '.join(map(str, frame.columns)) or 'none'})"
+        )
     system_prompt = DEFAULT_SYSTEM_PROMPT
     if "system" in sheets and len(sheets["system"].index) and len(sheets["system"].columns):
         system_prompt = _clean(sheets["system"].iloc[0, 0]) or DEFAULT_SYSTEM_PROMPT
@@ -67,8 +69,10 @@ def read_sheet(path: Path) -> Sheet:
             blank += 1
             continue
         if not prompt or not response:
-            raise ToolkitError(f"{path}: row {line} has a {'Prompt' if prompt else 'Response'} "
-                               f"but no {'Response' if prompt else 'Prompt'}")
+            raise ToolkitError(
+                f"{path}: row {line} has a {'Prompt' if prompt else 'Response'} "
+                f"but no {'Response' if prompt else 'Prompt'}"
+            )
         fact = _clean(record.get("Fact")) or _slug(prompt)
         sample_raw = record.get("Sample")
         sample = None

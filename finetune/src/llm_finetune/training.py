@@ -21,8 +21,9 @@ def client():
     try:
         return openai.OpenAI(max_retries=2)
     except openai.OpenAIError as exc:  # no API key configured
-        raise ToolkitError(f"{exc} (set OPENAI_API_KEY; OPENAI_BASE_URL points at another server, "
-                           "e.g. the mock model)") from None
+        raise ToolkitError(
+            f"{exc} (set OPENAI_API_KEY; OPENAI_BASE_URL points at another server, e.g. the mock model)"
+        ) from None
 
 
 def upload(api, path: Path, console: Console, poll: float = 0.5, timeout: float = 600) -> str:
@@ -42,8 +43,11 @@ def upload(api, path: Path, console: Console, poll: float = 0.5, timeout: float 
 
 def create_job(api, file_id: str, base_model: str, suffix: str | None, epochs: int | None):
     hyper = {"n_epochs": epochs} if epochs else {}
-    kwargs = {"training_file": file_id, "model": base_model,
-              "method": {"type": "supervised", "supervised": {"hyperparameters": hyper}}}
+    kwargs = {
+        "training_file": file_id,
+        "model": base_model,
+        "method": {"type": "supervised", "supervised": {"hyperparameters": hyper}},
+    }
     if suffix:
         kwargs["suffix"] = suffix
     return api.fine_tuning.jobs.create(**kwargs)
@@ -56,8 +60,7 @@ def new_events(api, job_id: str, seen: set[str]) -> list:
     return sorted(fresh, key=lambda e: (e.created_at, e.id))
 
 
-def follow(api, job_id: str, console: Console, poll: float = 1.0,
-           confirm_cancel: Callable[[], bool] | None = None):
+def follow(api, job_id: str, console: Console, poll: float = 1.0, confirm_cancel: Callable[[], bool] | None = None):
     """Print events until the job ends; Ctrl-C asks whether to cancel the job."""
     seen: set[str] = set()
     job = api.fine_tuning.jobs.retrieve(job_id)
@@ -65,8 +68,9 @@ def follow(api, job_id: str, console: Console, poll: float = 1.0,
         while True:
             try:
                 for event in new_events(api, job_id, seen):
-                    console.print(f"  [dim]{time.strftime('%H:%M:%S', time.localtime(event.created_at))}[/dim] "
-                                  f"{event.message}")
+                    console.print(
+                        f"  [dim]{time.strftime('%H:%M:%S', time.localtime(event.created_at))}[/dim] {event.message}"
+                    )
                 job = api.fine_tuning.jobs.retrieve(job_id)
                 status.update(f"{job_id}: {job.status}")
                 if job.status in TERMINAL:
@@ -83,7 +87,9 @@ def follow(api, job_id: str, console: Console, poll: float = 1.0,
                     console.print(f"cancel requested for {job_id}")
                     return api.fine_tuning.jobs.retrieve(job_id)
                 console.print(f"left {job_id} running; follow it with: llm-finetune status {job_id}")
-                raise ToolkitError("interrupted", ) from None
+                raise ToolkitError(
+                    "interrupted",
+                ) from None
 
 
 def _ask_cancel() -> bool:

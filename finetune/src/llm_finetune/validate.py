@@ -80,15 +80,28 @@ class Report:
     def stats(self) -> dict[str, float]:
         if not self.tokens:
             return {}
-        return {"min": min(self.tokens), "max": max(self.tokens), "mean": sum(self.tokens) / len(self.tokens),
-                "median": percentile(self.tokens, 0.5), "p5": percentile(self.tokens, 0.05),
-                "p95": percentile(self.tokens, 0.95)}
+        return {
+            "min": min(self.tokens),
+            "max": max(self.tokens),
+            "mean": sum(self.tokens) / len(self.tokens),
+            "median": percentile(self.tokens, 0.5),
+            "p5": percentile(self.tokens, 0.05),
+            "p95": percentile(self.tokens, 0.95),
+        }
 
     def as_dict(self) -> dict:
-        return {"ok": self.ok, "examples": self.examples, "errors": [str(e) for e in self.errors],
-                "warnings": [str(w) for w in self.warnings], "token_stats": self.stats(),
-                "base_model": self.base_model, "example_token_limit": self.token_limit, "epochs": self.epochs,
-                "billed_tokens": self.billed_tokens, "estimated_cost_usd": round(self.cost_usd, 4)}
+        return {
+            "ok": self.ok,
+            "examples": self.examples,
+            "errors": [str(e) for e in self.errors],
+            "warnings": [str(w) for w in self.warnings],
+            "token_stats": self.stats(),
+            "base_model": self.base_model,
+            "example_token_limit": self.token_limit,
+            "epochs": self.epochs,
+            "billed_tokens": self.billed_tokens,
+            "estimated_cost_usd": round(self.cost_usd, 4),
+        }
 
 
 def _check_example(line: int, data, report: Report) -> list[dict] | None:
@@ -114,8 +127,12 @@ def _check_example(line: int, data, report: Report) -> list[dict] | None:
         if message.get("role") is not None and message.get("role") not in ROLES:
             error("unrecognized_role", f"messages[{i}] has role {message.get('role')!r}")
         content = message.get("content")
-        if "content" in message and (not isinstance(content, str) or not content.strip()) \
-                and not message.get("function_call") and not message.get("tool_calls"):
+        if (
+            "content" in message
+            and (not isinstance(content, str) or not content.strip())
+            and not message.get("function_call")
+            and not message.get("tool_calls")
+        ):
             error("missing_content", f"messages[{i}] has no text content")
     if not any(isinstance(m, dict) and m.get("role") == "assistant" for m in messages):
         error("example_missing_assistant_message", "the example has no assistant message")
@@ -140,15 +157,28 @@ def validate_file(path: Path, model: str = "gpt-3.5-turbo-0125") -> Report:
                 tokens = example_tokens(messages)
                 report.tokens.append(tokens)
                 if tokens > info.example_token_limit:
-                    report.errors.append(Issue(line_no, "example_too_long",
-                                               f"{tokens} tokens, over the {info.example_token_limit}-token limit "
-                                               f"of {info.name} (it would be truncated)"))
+                    report.errors.append(
+                        Issue(
+                            line_no,
+                            "example_too_long",
+                            f"{tokens} tokens, over the {info.example_token_limit}-token limit "
+                            f"of {info.name} (it would be truncated)",
+                        )
+                    )
     if report.examples < MIN_EXAMPLES_ERROR:
-        report.errors.append(Issue(None, "too_few_examples",
-                                   f"{report.examples} examples; OpenAI requires at least {MIN_EXAMPLES_ERROR}"))
+        report.errors.append(
+            Issue(
+                None, "too_few_examples", f"{report.examples} examples; OpenAI requires at least {MIN_EXAMPLES_ERROR}"
+            )
+        )
     elif report.examples < MIN_EXAMPLES_WARNING:
-        report.warnings.append(Issue(None, "few_examples", f"{report.examples} examples; {MIN_EXAMPLES_WARNING} "
-                                                           "or more usually train noticeably better"))
+        report.warnings.append(
+            Issue(
+                None,
+                "few_examples",
+                f"{report.examples} examples; {MIN_EXAMPLES_WARNING} or more usually train noticeably better",
+            )
+        )
     if report.tokens:
         report.epochs = default_epochs(len(report.tokens))
         report.billed_tokens = sum(min(t, info.example_token_limit) for t in report.tokens) * report.epochs

@@ -31,8 +31,13 @@ class LlmCommands(Provider):
             ("Reload models and sample questions", chat.refresh_lists, "Ask the proxy again"),
         ]
         for model in [o.id for o in chat.query_one("#models").options if o.id]:
-            entries.append((f"Use model {model}", lambda m=model: chat.on_model_picker_picked(
-                type("E", (), {"model": m})()), "Switch the model for the next question"))
+            entries.append(
+                (
+                    f"Use model {model}",
+                    lambda m=model: chat.on_model_picker_picked(type("E", (), {"model": m})()),
+                    "Switch the model for the next question",
+                )
+            )
         matcher = self.matcher(query)
         for title, callback, help_text in entries:
             score = matcher.match(title)
@@ -46,9 +51,16 @@ class LlmTui(App):
     COMMANDS = App.COMMANDS | {LlmCommands}
     ENABLE_COMMAND_PALETTE = True
 
-    def __init__(self, config: TuiConfig, *, store: ConversationStore | None = None,
-                 clock: Callable[[], float] = time.perf_counter, show_timing: bool = True,
-                 poll_seconds: float = POLL_SECONDS, display_url: str | None = None) -> None:
+    def __init__(
+        self,
+        config: TuiConfig,
+        *,
+        store: ConversationStore | None = None,
+        clock: Callable[[], float] = time.perf_counter,
+        show_timing: bool = True,
+        poll_seconds: float = POLL_SECONDS,
+        display_url: str | None = None,
+    ) -> None:
         super().__init__()
         self.config = config
         self.display_url = display_url or config.url  # what the screens show (snapshots pin it)

@@ -46,16 +46,25 @@ class Failed:
 
 
 class ProxyClient:
-    def __init__(self, url: str, api_key: str = "", extra_headers: dict[str, str] | None = None,
-                 clock: Callable[[], float] = time.perf_counter) -> None:
+    def __init__(
+        self,
+        url: str,
+        api_key: str = "",
+        extra_headers: dict[str, str] | None = None,
+        clock: Callable[[], float] = time.perf_counter,
+    ) -> None:
         self.url = url.rstrip("/")
         self.api_key = api_key
         self.clock = clock
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self.http = httpx.AsyncClient(base_url=self.url, headers=headers, timeout=10)
-        self.openai = openai.AsyncOpenAI(base_url=self.url + "/v1", api_key=api_key or "no-key",
-                                         max_retries=0, timeout=httpx.Timeout(300, connect=5),
-                                         default_headers=extra_headers or {})
+        self.openai = openai.AsyncOpenAI(
+            base_url=self.url + "/v1",
+            api_key=api_key or "no-key",
+            max_retries=0,
+            timeout=httpx.Timeout(300, connect=5),
+            default_headers=extra_headers or {},
+        )
 
     async def close(self) -> None:
         await self.http.aclose()
@@ -79,8 +88,9 @@ class ProxyClient:
 
     async def models(self) -> list[Model]:
         page = await self.openai.models.list()
-        models = [Model(m.id, getattr(m, "group", None) or (m.model_extra or {}).get("group", "openai"))
-                  for m in page.data]
+        models = [
+            Model(m.id, getattr(m, "group", None) or (m.model_extra or {}).get("group", "openai")) for m in page.data
+        ]
         order = {g: i for i, g in enumerate(GROUP_ORDER)}
         return sorted(models, key=lambda m: order.get(m.group, 99))
 
@@ -94,7 +104,8 @@ class ProxyClient:
         started = self.clock()
         try:
             raw = await self.openai.chat.completions.with_raw_response.create(
-                model=model, messages=messages, stream=True, stream_options={"include_usage": True})
+                model=model, messages=messages, stream=True, stream_options={"include_usage": True}
+            )
             stats.model = raw.headers.get("X-LLM-Proxy-Model", model)
             stream = raw.parse()  # the legacy raw response parses synchronously into an AsyncStream
             async for chunk in stream:
@@ -117,7 +128,7 @@ class ProxyClient:
 def explain(exc: BaseException, url: str) -> str:
     """What an error from the proxy means, for a person."""
     if isinstance(exc, openai.AuthenticationError):
-        return ("The proxy needs a valid API key. Start llm-tui with --api-key KEY or set LLM_PROXY_API_KEY.")
+        return "The proxy needs a valid API key. Start llm-tui with --api-key KEY or set LLM_PROXY_API_KEY."
     if isinstance(exc, openai.PermissionDeniedError):
         return "Your API key is not allowed to use this model. Pick another model."
     if isinstance(exc, openai.NotFoundError):

@@ -36,8 +36,11 @@ class TuiConfig:
     def save(self) -> None:
         """Write the file (TOML) atomically; the API key is kept only if it came from the file."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        lines = [f"{key} = {json.dumps(value)}" for key, value in asdict(self).items()
-                 if isinstance(value, str) and (key != "api_key" or self._key_from_file)]
+        lines = [
+            f"{key} = {json.dumps(value)}"
+            for key, value in asdict(self).items()
+            if isinstance(value, str) and (key != "api_key" or self._key_from_file)
+        ]
         if self.extra_headers:
             lines.append("[extra_headers]")
             lines += [f"{json.dumps(k)} = {json.dumps(v)}" for k, v in self.extra_headers.items()]

@@ -6,7 +6,7 @@ import json
 import re
 import uuid
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 
@@ -22,7 +22,7 @@ class Turn:
 class Conversation:
     id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     title: str = "New conversation"
-    created: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    created: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
     turns: list[Turn] = field(default_factory=list)
 
     def messages(self) -> list[dict]:

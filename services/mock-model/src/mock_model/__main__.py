@@ -13,8 +13,9 @@ from .settings import parse_args
 
 def main(argv: list[str] | None = None) -> int:
     settings = parse_args(argv)
-    logging.basicConfig(level=settings.log_level.upper(), stream=sys.stdout,
-                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.basicConfig(
+        level=settings.log_level.upper(), stream=sys.stdout, format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
     try:
         import uvloop
 
@@ -24,11 +25,23 @@ def main(argv: list[str] | None = None) -> int:
     app = create_app(settings)
     logging.getLogger("mock_model").info(
         "mock model listening on http://%s:%d (models: %s; latency ttft=%gms delay=%gms; fault=%s rate=%g)",
-        settings.host, settings.port, ", ".join(settings.models), settings.ttft_ms, settings.token_delay_ms,
-        settings.fault or "none", settings.fault_rate)
-    web.run_app(app, host=settings.host, port=settings.port, print=None,
-                access_log=logging.getLogger("aiohttp.access") if settings.access_log else None,
-                loop=loop_factory() if loop_factory else None, shutdown_timeout=5)
+        settings.host,
+        settings.port,
+        ", ".join(settings.models),
+        settings.ttft_ms,
+        settings.token_delay_ms,
+        settings.fault or "none",
+        settings.fault_rate,
+    )
+    web.run_app(
+        app,
+        host=settings.host,
+        port=settings.port,
+        print=None,
+        access_log=logging.getLogger("aiohttp.access") if settings.access_log else None,
+        loop=loop_factory() if loop_factory else None,
+        shutdown_timeout=5,
+    )
     return 0
 
 

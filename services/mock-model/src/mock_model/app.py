@@ -36,9 +36,8 @@ async def metrics_middleware(request: web.Request, handler):
 
 async def list_models(request: web.Request) -> web.Response:
     names = list(request.app[SETTINGS].models)
-    extra = getattr(request.app.get(FINETUNED_MODELS), "names", lambda: [])()
-    data = [{"id": name, "object": "model", "created": STARTED, "owned_by": "mock-model"}
-            for name in [*names, *extra]]
+    extra = getattr(request.app.get(FINETUNED_MODELS), "names", list)()
+    data = [{"id": name, "object": "model", "created": STARTED, "owned_by": "mock-model"} for name in [*names, *extra]]
     return web.json_response({"object": "list", "data": data})
 
 

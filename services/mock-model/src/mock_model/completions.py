@@ -39,23 +39,35 @@ def parse_chat_request(raw: bytes) -> ChatRequest:
         raise InvalidRequest("the request body must be a JSON object", code="invalid_body")
     model = body.get("model")
     if not isinstance(model, str) or not model:
-        raise InvalidRequest("'model' is required and must be a non-empty string", param="model",
-                             code="invalid_type" if "model" in body else "missing_field")
+        raise InvalidRequest(
+            "'model' is required and must be a non-empty string",
+            param="model",
+            code="invalid_type" if "model" in body else "missing_field",
+        )
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
-        raise InvalidRequest("'messages' must be a non-empty list of messages", param="messages",
-                             code="invalid_type" if "messages" in body else "missing_field")
+        raise InvalidRequest(
+            "'messages' must be a non-empty list of messages",
+            param="messages",
+            code="invalid_type" if "messages" in body else "missing_field",
+        )
     for i, message in enumerate(messages):
         if not isinstance(message, dict):
             raise InvalidRequest(f"messages[{i}] must be an object", param=f"messages[{i}]", code="invalid_type")
         role = message.get("role")
         if role not in ROLES:
-            raise InvalidRequest(f"messages[{i}].role must be one of {sorted(ROLES)}, got {role!r}",
-                                 param=f"messages[{i}].role", code="invalid_value")
+            raise InvalidRequest(
+                f"messages[{i}].role must be one of {sorted(ROLES)}, got {role!r}",
+                param=f"messages[{i}].role",
+                code="invalid_value",
+            )
         content = message.get("content")
         if not (content is None or isinstance(content, (str, list))):
-            raise InvalidRequest(f"messages[{i}].content must be a string or a list of parts",
-                                 param=f"messages[{i}].content", code="invalid_type")
+            raise InvalidRequest(
+                f"messages[{i}].content must be a string or a list of parts",
+                param=f"messages[{i}].content",
+                code="invalid_type",
+            )
     stream = body.get("stream", False)
     if not isinstance(stream, bool):
         raise InvalidRequest("'stream' must be a boolean", param="stream", code="invalid_type")
@@ -68,8 +80,9 @@ def parse_chat_request(raw: bytes) -> ChatRequest:
         raise InvalidRequest("'max_tokens' must be a positive integer", param="max_tokens", code="invalid_type")
     n = body.get("n", 1)
     if n != 1:
-        raise InvalidRequest("the mock model answers with exactly one choice ('n' must be 1)", param="n",
-                             code="unsupported_value")
+        raise InvalidRequest(
+            "the mock model answers with exactly one choice ('n' must be 1)", param="n", code="unsupported_value"
+        )
     options = body.get("stream_options") or {}
     if not isinstance(options, dict):
         raise InvalidRequest("'stream_options' must be an object", param="stream_options", code="invalid_type")
@@ -116,8 +129,9 @@ def _last_user_text(messages: list[dict[str, Any]]) -> str:
 
 def compute_answer(request: web.Request, chat: ChatRequest, plan: Plan) -> Answer:
     cache = request.app[ANSWERS]
-    key_material = json.dumps([chat.model, chat.messages, chat.max_tokens, plan.response_tokens],
-                              sort_keys=True, separators=(",", ":"))
+    key_material = json.dumps(
+        [chat.model, chat.messages, chat.max_tokens, plan.response_tokens], sort_keys=True, separators=(",", ":")
+    )
     key = (key_material,)
     answer = cache.get(key)
     if answer is None:
@@ -129,15 +143,19 @@ def compute_answer(request: web.Request, chat: ChatRequest, plan: Plan) -> Answe
         if chat.max_tokens is not None and tokens.count(text) > chat.max_tokens:
             text, finish = tokens.truncate_to_tokens(text, chat.max_tokens), "length"
         digest = hashlib.sha256(key_material.encode()).hexdigest()[:24]
-        answer = Answer(f"chatcmpl-mock{digest}", text, tokens.count_chat_prompt(chat.messages),
-                        tokens.count(text), finish)
+        answer = Answer(
+            f"chatcmpl-mock{digest}", text, tokens.count_chat_prompt(chat.messages), tokens.count(text), finish
+        )
         cache.put(key, answer)
     return answer
 
 
 def _usage(answer: Answer) -> dict[str, int]:
-    return {"prompt_tokens": answer.prompt_tokens, "completion_tokens": answer.completion_tokens,
-            "total_tokens": answer.prompt_tokens + answer.completion_tokens}
+    return {
+        "prompt_tokens": answer.prompt_tokens,
+        "completion_tokens": answer.completion_tokens,
+        "total_tokens": answer.prompt_tokens + answer.completion_tokens,
+    }
 
 
 async def _sleep_ms(ms: float) -> None:
@@ -149,18 +167,25 @@ def raise_status_fault(plan: Plan) -> None:
     """Faults that are an HTTP error response, in OpenAI's error shape."""
     if plan.fault == "status":
         status = plan.status
-        code = {500: "internal_error", 502: "bad_gateway", 503: "service_unavailable",
-                504: "gateway_timeout"}.get(status, f"http_{status}")
+        code = {500: "internal_error", 502: "bad_gateway", 503: "service_unavailable", 504: "gateway_timeout"}.get(
+            status, f"http_{status}"
+        )
         raise InjectedFault(f"mock model injected fault: HTTP {status}", status=status, code=code)
     if plan.fault == "rate_limit":
-        err = InjectedFault("mock model injected fault: rate limit reached, retry later", status=429,
-                            code="rate_limit_exceeded",
-                            headers={"Retry-After": f"{plan.retry_after:g}"})
+        err = InjectedFault(
+            "mock model injected fault: rate limit reached, retry later",
+            status=429,
+            code="rate_limit_exceeded",
+            headers={"Retry-After": f"{plan.retry_after:g}"},
+        )
         err.type = "rate_limit_error"
         raise err
     if plan.fault == "context_length":
-        err = InvalidRequest("This model's maximum context length is 16385 tokens (mock model injected fault).",
-                             param="messages", code="context_length_exceeded")
+        err = InvalidRequest(
+            "This model's maximum context length is 16385 tokens (mock model injected fault).",
+            param="messages",
+            code="context_length_exceeded",
+        )
         raise err
 
 
@@ -191,10 +216,19 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
         pass  # stream-only faults leave a non-streaming answer untouched
     await _sleep_ms(plan.ttft_ms + faults.jitter(plan))
     body = {
-        "id": answer.id, "object": "chat.completion", "created": int(time.time()), "model": chat.model,
+        "id": answer.id,
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": chat.model,
         "system_fingerprint": "fp_mock",
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": answer.text, "refusal": None},
-                     "logprobs": None, "finish_reason": answer.finish_reason}],
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": answer.text, "refusal": None},
+                "logprobs": None,
+                "finish_reason": answer.finish_reason,
+            }
+        ],
         "usage": _usage(answer),
     }
     payload = json.dumps(body).encode()
@@ -213,20 +247,27 @@ def _event(obj: Any) -> bytes:
     return b"data: " + json.dumps(obj, separators=(",", ":")).encode() + b"\n\n"
 
 
-async def _stream(request: web.Request, chat: ChatRequest, answer: Answer, plan: Plan,
-                  headers: dict[str, str]) -> web.StreamResponse:
+async def _stream(
+    request: web.Request, chat: ChatRequest, answer: Answer, plan: Plan, headers: dict[str, str]
+) -> web.StreamResponse:
     faults = request.app[FAULTS]
-    response = web.StreamResponse(headers={**headers, "Content-Type": "text/event-stream",
-                                           "Cache-Control": "no-cache"})
+    response = web.StreamResponse(headers={**headers, "Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
     await response.prepare(request)
     created = int(time.time())
     usage_null = {"usage": None} if chat.include_usage else {}
 
     def chunk(delta: dict, finish: str | None = None) -> bytes:
-        return _event({"id": answer.id, "object": "chat.completion.chunk", "created": created,
-                       "model": chat.model, "system_fingerprint": "fp_mock",
-                       "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
-                       **usage_null})
+        return _event(
+            {
+                "id": answer.id,
+                "object": "chat.completion.chunk",
+                "created": created,
+                "model": chat.model,
+                "system_fingerprint": "fp_mock",
+                "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
+                **usage_null,
+            }
+        )
 
     await _sleep_ms(plan.ttft_ms + faults.jitter(plan))
     if plan.fault == "cut" and plan.fault_after == 0:
@@ -247,9 +288,19 @@ async def _stream(request: web.Request, chat: ChatRequest, answer: Answer, plan:
         await response.write(chunk({"content": piece}))
     await response.write(chunk({}, answer.finish_reason))
     if chat.include_usage:
-        await response.write(_event({"id": answer.id, "object": "chat.completion.chunk", "created": created,
-                                     "model": chat.model, "system_fingerprint": "fp_mock", "choices": [],
-                                     "usage": _usage(answer)}))
+        await response.write(
+            _event(
+                {
+                    "id": answer.id,
+                    "object": "chat.completion.chunk",
+                    "created": created,
+                    "model": chat.model,
+                    "system_fingerprint": "fp_mock",
+                    "choices": [],
+                    "usage": _usage(answer),
+                }
+            )
+        )
     if plan.fault != "no_done":
         await response.write(b"data: [DONE]\n\n")
     await response.write_eof()

@@ -15,8 +15,15 @@ class MockError(Exception):
     type = "server_error"
     code: str | None = None
 
-    def __init__(self, message: str, *, param: str | None = None, code: str | None = None,
-                 status: int | None = None, headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        param: str | None = None,
+        code: str | None = None,
+        status: int | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.param = param
@@ -46,8 +53,9 @@ class InjectedFault(MockError):
 
 
 def error_response(exc: MockError) -> web.Response:
-    return web.Response(status=exc.status, text=json.dumps(exc.body()),
-                        content_type="application/json", headers=exc.headers)
+    return web.Response(
+        status=exc.status, text=json.dumps(exc.body()), content_type="application/json", headers=exc.headers
+    )
 
 
 @web.middleware
@@ -61,9 +69,11 @@ async def error_middleware(request: web.Request, handler):
             raise
         kind = "invalid_request_error" if exc.status < 500 else "server_error"
         message = f"{request.method} {request.path}: {exc.reason}"
-        return error_response(MockError(message, status=exc.status, code=exc.reason.lower().replace(" ", "_"))
-                              if kind == "server_error" else
-                              InvalidRequest(message, status=exc.status, code=exc.reason.lower().replace(" ", "_")))
+        return error_response(
+            MockError(message, status=exc.status, code=exc.reason.lower().replace(" ", "_"))
+            if kind == "server_error"
+            else InvalidRequest(message, status=exc.status, code=exc.reason.lower().replace(" ", "_"))
+        )
     except (ConnectionResetError, OSError):
         raise
     except Exception:

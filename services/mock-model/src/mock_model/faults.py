@@ -17,15 +17,14 @@ from __future__ import annotations
 
 import random
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import Mapping
 
 from .errors import InvalidRequest
 from .settings import MockSettings
 
 FAULT_KINDS = frozenset(
-    {"status", "rate_limit", "context_length", "stall_headers", "stall_stream", "cut", "malformed",
-     "no_done", "reset"}
+    {"status", "rate_limit", "context_length", "stall_headers", "stall_stream", "cut", "malformed", "no_done", "reset"}
 )
 STREAM_ONLY = frozenset({"stall_stream", "malformed", "no_done"})
 
@@ -89,7 +88,9 @@ class FaultState:
         if fault and fault not in FAULT_KINDS:
             raise InvalidRequest(
                 f"header X-Mock-Fault: unknown fault {fault!r} (known: {', '.join(sorted(FAULT_KINDS))})",
-                param="X-Mock-Fault", code="invalid_header")
+                param="X-Mock-Fault",
+                code="invalid_header",
+            )
         key = h.get("x-mock-fault-key")
         fail_times = _number(h, "x-mock-fail-times", int, None)
         if key:
@@ -98,8 +99,9 @@ class FaultState:
         if fail_times is not None:
             # Fail-then-succeed: the fault applies only to the first N attempts of this key.
             if not key:
-                raise InvalidRequest("header X-Mock-Fail-Times needs X-Mock-Fault-Key", param="X-Mock-Fault-Key",
-                                     code="invalid_header")
+                raise InvalidRequest(
+                    "header X-Mock-Fail-Times needs X-Mock-Fault-Key", param="X-Mock-Fault-Key", code="invalid_header"
+                )
             if plan.attempt <= fail_times:
                 fault = fault or "status"
                 if plan.status == 500 and "x-mock-status" not in h:

@@ -31,8 +31,16 @@ class StoredFile:
     created_at: int
 
     def as_json(self) -> dict:
-        return {"id": self.id, "object": "file", "bytes": len(self.content), "created_at": self.created_at,
-                "filename": self.filename, "purpose": self.purpose, "status": "processed", "status_details": None}
+        return {
+            "id": self.id,
+            "object": "file",
+            "bytes": len(self.content),
+            "created_at": self.created_at,
+            "filename": self.filename,
+            "purpose": self.purpose,
+            "status": "processed",
+            "status_details": None,
+        }
 
 
 @dataclass
@@ -66,16 +74,30 @@ class Job:
         status = self.status(now, step_seconds)
         done = status in ("succeeded", "failed", "cancelled")
         return {
-            "id": self.id, "object": "fine_tuning.job", "created_at": int(self.created), "model": self.model,
+            "id": self.id,
+            "object": "fine_tuning.job",
+            "created_at": int(self.created),
+            "model": self.model,
             "fine_tuned_model": self.fine_tuned_model_id if status == "succeeded" else None,
-            "organization_id": "org-mock", "result_files": [], "status": status,
-            "training_file": self.training_file, "validation_file": None,
-            "hyperparameters": self.hyperparameters, "method": self.method, "seed": self.seed,
+            "organization_id": "org-mock",
+            "result_files": [],
+            "status": status,
+            "training_file": self.training_file,
+            "validation_file": None,
+            "hyperparameters": self.hyperparameters,
+            "method": self.method,
+            "seed": self.seed,
             "trained_tokens": 1000 if status == "succeeded" else None,
             "finished_at": int(self.created + len(STEPS) * step_seconds) if done else None,
-            "error": ({"code": "invalid_training_file", "message": self.fail_message, "param": "training_file"}
-                      if status == "failed" else None),
-            "suffix": self.suffix, "estimated_finish": None, "integrations": [], "user_provided_suffix": self.suffix,
+            "error": (
+                {"code": "invalid_training_file", "message": self.fail_message, "param": "training_file"}
+                if status == "failed"
+                else None
+            ),
+            "suffix": self.suffix,
+            "estimated_finish": None,
+            "integrations": [],
+            "user_provided_suffix": self.suffix,
         }
 
     def events(self, now: float, step_seconds: float) -> list[dict]:
@@ -97,9 +119,17 @@ class Job:
             messages.append(("info", "The job was cancelled", step))
         out = []
         for n, (level, message, at_step) in enumerate(messages):
-            out.append({"id": f"ftevent-{self.id[-8:]}-{n:03d}", "object": "fine_tuning.job.event",
-                        "created_at": int(self.created + at_step * step_seconds), "level": level,
-                        "message": message, "type": "metrics" if level == "metrics" else "message", "data": {}})
+            out.append(
+                {
+                    "id": f"ftevent-{self.id[-8:]}-{n:03d}",
+                    "object": "fine_tuning.job.event",
+                    "created_at": int(self.created + at_step * step_seconds),
+                    "level": level,
+                    "message": message,
+                    "type": "metrics" if level == "metrics" else "message",
+                    "data": {},
+                }
+            )
         return out
 
 
@@ -160,16 +190,29 @@ async def create_job(request: web.Request) -> web.Response:
         raise InvalidRequest(f"invalid training_file: {training_file}", param="training_file")
     suffix = body.get("suffix")
     method = body.get("method") or {"type": "supervised", "supervised": {"hyperparameters": {}}}
-    hyper = dict(body.get("hyperparameters") or (method.get(method.get("type", ""), {}) or {}).get("hyperparameters") or {})
+    hyper = dict(
+        body.get("hyperparameters") or (method.get(method.get("type", ""), {}) or {}).get("hyperparameters") or {}
+    )
     hyper.setdefault("n_epochs", 3)
     hyper.setdefault("batch_size", 1)
     hyper.setdefault("learning_rate_multiplier", 2)
-    fail = request.headers.get("X-Mock-FT-Fail") or ("the mock was asked to fail this job" if suffix and "fail" in suffix else None)
+    fail = request.headers.get("X-Mock-FT-Fail") or (
+        "the mock was asked to fail this job" if suffix and "fail" in suffix else None
+    )
     digest = _digest(store.files[training_file].content, suffix or "", model)
     job_id = "ftjob-" + _digest(digest, str(len(store.jobs)))[:24]
     base = model.split(":")[0]
-    store.jobs[job_id] = Job(job_id, model, training_file, suffix, time.time(), f"ft:{base}:mock:{suffix or ''}:{digest[:8]}",
-                             fail, hyper, method)
+    store.jobs[job_id] = Job(
+        job_id,
+        model,
+        training_file,
+        suffix,
+        time.time(),
+        f"ft:{base}:mock:{suffix or ''}:{digest[:8]}",
+        fail,
+        hyper,
+        method,
+    )
     return web.json_response(_job_json(request, store.jobs[job_id]))
 
 
@@ -197,11 +240,12 @@ async def list_jobs(request: web.Request) -> web.Response:
     after = request.query.get("after")
     if after:
         ids = [j.id for j in jobs]
-        jobs = jobs[ids.index(after) + 1:] if after in ids else []
+        jobs = jobs[ids.index(after) + 1 :] if after in ids else []
     limit = int(request.query.get("limit", "20"))
     page = jobs[:limit]
-    return web.json_response({"object": "list", "data": [_job_json(request, j) for j in page],
-                              "has_more": len(jobs) > limit})
+    return web.json_response(
+        {"object": "list", "data": [_job_json(request, j) for j in page], "has_more": len(jobs) > limit}
+    )
 
 
 async def cancel_job(request: web.Request) -> web.Response:

@@ -7,11 +7,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 if TYPE_CHECKING:
-    from .completions import AnswerCache
-    from .faults import FaultState
-    from .knowledge import KnowledgeBase
-    from .metrics import MockMetrics
-    from .settings import MockSettings
+    pass
 
 SETTINGS = web.AppKey("settings", "MockSettings")
 KNOWLEDGE = web.AppKey("knowledge", "KnowledgeBase")

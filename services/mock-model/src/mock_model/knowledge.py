@@ -37,13 +37,17 @@ class KnowledgeBase:
         self.pack = pack
         self.sample_questions: list[str] = list(pack.get("sample_questions", []))
         self.entries = [
-            Entry(r["prompt"], _words(r["prompt"]), frozenset(_words(r["prompt"]).split()),
-                  " ".join(r["response"].split()))
+            Entry(
+                r["prompt"],
+                _words(r["prompt"]),
+                frozenset(_words(r["prompt"]).split()),
+                " ".join(r["response"].split()),
+            )
             for r in pack.get("rows", [])
         ]
 
     @classmethod
-    def load(cls, path: Path | None) -> "KnowledgeBase":
+    def load(cls, path: Path | None) -> KnowledgeBase:
         if path is None:
             text = resources.files("mock_model").joinpath("data/knowledge.json").read_text(encoding="utf-8")
         else:

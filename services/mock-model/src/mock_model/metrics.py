@@ -9,12 +9,18 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, g
 class MockMetrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
-        self.requests = Counter("mock_model_requests_total", "Requests served, by endpoint and status",
-                                ["endpoint", "status"], registry=self.registry)
-        self.faults = Counter("mock_model_faults_injected_total", "Faults injected, by kind", ["kind"],
-                              registry=self.registry)
-        self.tokens = Counter("mock_model_tokens_total", "Tokens in requests and answers, by kind", ["kind"],
-                              registry=self.registry)
+        self.requests = Counter(
+            "mock_model_requests_total",
+            "Requests served, by endpoint and status",
+            ["endpoint", "status"],
+            registry=self.registry,
+        )
+        self.faults = Counter(
+            "mock_model_faults_injected_total", "Faults injected, by kind", ["kind"], registry=self.registry
+        )
+        self.tokens = Counter(
+            "mock_model_tokens_total", "Tokens in requests and answers, by kind", ["kind"], registry=self.registry
+        )
         self._prompt = self.tokens.labels("prompt")
         self._completion = self.tokens.labels("completion")
 

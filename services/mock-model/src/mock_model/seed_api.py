@@ -29,21 +29,30 @@ def _question(body: dict, samples: list[str]) -> str:
     if not isinstance(sample, dict) or not isinstance(custom, dict):
         raise InvalidRequest("'sample_question' and 'custom_question' must be objects", param="inference")
     if bool(sample.get("status")) == bool(custom.get("status")):
-        raise InvalidRequest("You are only allowed to choose either make custom question or pick one from "
-                             "the list of sample questions", param="inference")
+        raise InvalidRequest(
+            "You are only allowed to choose either make custom question or pick one from the list of sample questions",
+            param="inference",
+        )
     if custom.get("status"):
         question = custom.get("your_question")
         if not isinstance(question, str) or not question.strip():
-            raise InvalidRequest("'custom_question.your_question' must be a non-empty string",
-                                 param="inference.custom_question.your_question")
+            raise InvalidRequest(
+                "'custom_question.your_question' must be a non-empty string",
+                param="inference.custom_question.your_question",
+            )
         return question
     number = sample.get("selected_question")
     if isinstance(number, bool) or not isinstance(number, int):
-        raise InvalidRequest("'sample_question.selected_question' must be an integer",
-                             param="inference.sample_question.selected_question")
+        raise InvalidRequest(
+            "'sample_question.selected_question' must be an integer",
+            param="inference.sample_question.selected_question",
+        )
     if not 1 <= number <= len(samples):
-        raise InvalidRequest(f"The question number {number} you entered is not valid, valid question number "
-                             f"range from 1 to {len(samples)}", param="inference.sample_question.selected_question")
+        raise InvalidRequest(
+            f"The question number {number} you entered is not valid, valid question number "
+            f"range from 1 to {len(samples)}",
+            param="inference.sample_question.selected_question",
+        )
     return samples[number - 1]
 
 
@@ -62,5 +71,6 @@ async def send_inference(request: web.Request) -> web.Response:
         raise InvalidRequest("'model.model_name' must be a string", param="model.model_name")
     knowledge = request.app[KNOWLEDGE]
     question = _question(body, knowledge.sample_questions)
-    return web.json_response({"model_name": model,
-                              "response": {"response": knowledge.answer(question, model), "your_question": question}})
+    return web.json_response(
+        {"model_name": model, "response": {"response": knowledge.answer(question, model), "your_question": question}}
+    )

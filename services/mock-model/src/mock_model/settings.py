@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 ENV_PREFIX = "MOCK_MODEL_"
@@ -73,9 +73,18 @@ def parse_args(argv: list[str] | None = None, environ: dict[str, str] | None = N
     if a.tokens_per_chunk < 1:
         p.error("--tokens-per-chunk must be at least 1")
     return MockSettings(
-        host=a.host, port=a.port, models=tuple(m.strip() for m in a.models.split(",") if m.strip()),
-        knowledge=a.knowledge, ttft_ms=a.ttft_ms, token_delay_ms=a.token_delay_ms,
-        tokens_per_chunk=a.tokens_per_chunk, jitter_ms=a.jitter_ms, fault=a.fault,
-        fault_rate=a.fault_rate, seed=a.seed, ft_step_seconds=a.ft_step_seconds,
-        access_log=a.access_log, log_level=a.log_level,
+        host=a.host,
+        port=a.port,
+        models=tuple(m.strip() for m in a.models.split(",") if m.strip()),
+        knowledge=a.knowledge,
+        ttft_ms=a.ttft_ms,
+        token_delay_ms=a.token_delay_ms,
+        tokens_per_chunk=a.tokens_per_chunk,
+        jitter_ms=a.jitter_ms,
+        fault=a.fault,
+        fault_rate=a.fault_rate,
+        seed=a.seed,
+        ft_step_seconds=a.ft_step_seconds,
+        access_log=a.access_log,
+        log_level=a.log_level,
     )

@@ -66,9 +66,7 @@ def truncate_to_tokens(text: str, limit: int) -> str:
     return text if len(tokens) <= limit else enc.decode(tokens[:limit])
 
 
-FILLER = (
-    "This is filler text from the mock model, produced to reach the requested answer length. "
-)
+FILLER = "This is filler text from the mock model, produced to reach the requested answer length. "
 
 
 def text_of_length(tokens: int) -> str:

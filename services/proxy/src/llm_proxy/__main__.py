@@ -26,8 +26,10 @@ def main(argv: list[str] | None = None) -> int:
         log.error("cannot start: %s", exc)
         return 2
     if not app[CLIENT_KEYS].current.enabled:
-        log.warning("NO CLIENT KEYS CONFIGURED: the proxy serves anyone who can reach it. "
-                    "Set LLM_PROXY_API_KEYS or LLM_PROXY_API_KEYS_FILE to require keys.")
+        log.warning(
+            "NO CLIENT KEYS CONFIGURED: the proxy serves anyone who can reach it. "
+            "Set LLM_PROXY_API_KEYS or LLM_PROXY_API_KEYS_FILE to require keys."
+        )
     try:
         import uvloop
 

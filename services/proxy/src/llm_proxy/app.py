@@ -14,8 +14,18 @@ from . import chat, health, seed_api
 from .auth import auth_middleware, load_client_keys
 from .errors import error_middleware
 from .http_client import Upstreams
-from .keys import (BACKENDS, BREAKERS, CLIENT_KEYS, KNOWLEDGE, LIFECYCLE, METRICS, REDACTOR, REQUEST_LOG, ROUTES,
-                   SETTINGS)
+from .keys import (
+    BACKENDS,
+    BREAKERS,
+    CLIENT_KEYS,
+    KNOWLEDGE,
+    LIFECYCLE,
+    METRICS,
+    REDACTOR,
+    REQUEST_LOG,
+    ROUTES,
+    SETTINGS,
+)
 from .knowledge import load_knowledge
 from .lifecycle import Lifecycle
 from .logs import Redactor, RequestLog
@@ -79,14 +89,17 @@ def create_app(settings: ProxySettings | None = None) -> web.Application:
     app[ROUTES] = Reloadable("routes", settings.routes, load_routes, on_reload)
     app[KNOWLEDGE] = Reloadable("knowledge", settings.knowledge, load_knowledge, on_reload)
     app[CLIENT_KEYS] = Reloadable(
-        "client_keys", settings.api_keys_file,
-        lambda path: load_client_keys(settings.api_keys, path), on_reload)
+        "client_keys", settings.api_keys_file, lambda path: load_client_keys(settings.api_keys, path), on_reload
+    )
     app[REDACTOR] = Redactor(_secrets(app))
     wanted = settings.log_requests and logging.getLevelName(settings.log_level.upper()) <= logging.INFO
     app[REQUEST_LOG] = RequestLog(settings.log_format) if wanted else None
     app[LIFECYCLE] = Lifecycle()
-    app[BREAKERS] = Breakers(settings.breaker_failures, settings.breaker_cooldown,
-                             on_change=lambda backend, state: metrics.breaker_state.labels(backend).set(state))
+    app[BREAKERS] = Breakers(
+        settings.breaker_failures,
+        settings.breaker_cooldown,
+        on_change=lambda backend, state: metrics.breaker_state.labels(backend).set(state),
+    )
     app.cleanup_ctx.extend([_request_log, _upstreams, _background])
 
     app.router.add_get("/v1/models", chat.list_models)

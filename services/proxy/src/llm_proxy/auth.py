@@ -86,8 +86,14 @@ def _parse_file(text: str, source: str) -> list[ClientKey]:
                     raise ValueError(f"{source}: keys[{i}].rate_limit.requests_per_minute must be a positive number")
                 burst = float(limit.get("burst", max(1.0, rpm / 6)))
                 bucket = Bucket(rpm / 60.0, burst, burst, time.monotonic())
-            out.append(ClientKey(str(spec.get("name") or f"key-{i + 1}"), _digest(spec["key"].strip()),
-                                 frozenset(models) if models is not None else None, bucket))
+            out.append(
+                ClientKey(
+                    str(spec.get("name") or f"key-{i + 1}"),
+                    _digest(spec["key"].strip()),
+                    frozenset(models) if models is not None else None,
+                    bucket,
+                )
+            )
         return out
     lines = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.strip().startswith("#")]
     return [ClientKey(f"key-{i + 1}", _digest(k)) for i, k in enumerate(lines)]
@@ -143,7 +149,8 @@ async def auth_middleware(request: web.Request, handler):
         if wait > 0:
             request.app[METRICS].rate_limited.labels(client.name).inc()
             seconds = max(1, int(wait + 0.999))
-            raise RateLimited(f"Rate limit for '{client.name}' reached; retry in {seconds} s",
-                              headers={"Retry-After": str(seconds)})
+            raise RateLimited(
+                f"Rate limit for '{client.name}' reached; retry in {seconds} s", headers={"Retry-After": str(seconds)}
+            )
     request["client"] = client
     return await handler(request)

@@ -16,17 +16,37 @@ FORWARDED_PREFIXES = ("x-mock-",)
 
 # Response headers that describe a hop, not the answer, or that we set ourselves.
 DROPPED_RESPONSE_HEADERS = frozenset(
-    h.lower() for h in (
-        "Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization", "TE", "Trailer",
-        "Transfer-Encoding", "Upgrade", "Content-Length", "Content-Encoding", "Date", "Server",
-        "Set-Cookie", "X-Request-Id", "Alt-Svc", "Via",
+    h.lower()
+    for h in (
+        "Connection",
+        "Keep-Alive",
+        "Proxy-Authenticate",
+        "Proxy-Authorization",
+        "TE",
+        "Trailer",
+        "Transfer-Encoding",
+        "Upgrade",
+        "Content-Length",
+        "Content-Encoding",
+        "Date",
+        "Server",
+        "Set-Cookie",
+        "X-Request-Id",
+        "Alt-Svc",
+        "Via",
     )
 )
 
 
 def upstream_headers(backend: BackendConfig, client_headers, request_id: str) -> CIMultiDict:
-    headers = CIMultiDict({"Content-Type": "application/json", "Accept-Encoding": "identity",
-                           "User-Agent": "llm-proxy", "X-Request-Id": request_id})
+    headers = CIMultiDict(
+        {
+            "Content-Type": "application/json",
+            "Accept-Encoding": "identity",
+            "User-Agent": "llm-proxy",
+            "X-Request-Id": request_id,
+        }
+    )
     for name, value in client_headers.items():
         if name.lower().startswith(FORWARDED_PREFIXES):
             headers[name] = value

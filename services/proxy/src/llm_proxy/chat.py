@@ -9,7 +9,7 @@ from typing import Any
 
 from aiohttp import web
 
-from .errors import InvalidRequest, ModelNotFound, PermissionDenied, PayloadTooLarge
+from .errors import InvalidRequest, ModelNotFound, PayloadTooLarge, PermissionDenied
 from .forwarding import Answered, forward
 from .grounding import ground_messages
 from .keys import KNOWLEDGE, METRICS, REDACTOR, ROUTES, SETTINGS
@@ -48,33 +48,47 @@ async def read_json_object(request: web.Request) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise InvalidRequest("The request body must be a JSON object", code="invalid_body")
     if _depth(body, settings.max_content_depth) > settings.max_content_depth:
-        raise InvalidRequest(f"The request body is nested deeper than {settings.max_content_depth} levels",
-                             code="too_deep")
+        raise InvalidRequest(
+            f"The request body is nested deeper than {settings.max_content_depth} levels", code="too_deep"
+        )
     return body
 
 
 def validate_chat(body: dict[str, Any], max_messages: int) -> tuple[str, list[dict[str, Any]], bool]:
     model = body.get("model")
     if not isinstance(model, str) or not model.strip():
-        raise InvalidRequest("'model' is required and must be a non-empty string", param="model",
-                             code="missing_field" if "model" not in body else "invalid_type")
+        raise InvalidRequest(
+            "'model' is required and must be a non-empty string",
+            param="model",
+            code="missing_field" if "model" not in body else "invalid_type",
+        )
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
-        raise InvalidRequest("'messages' is required and must be a non-empty list", param="messages",
-                             code="missing_field" if "messages" not in body else "invalid_type")
+        raise InvalidRequest(
+            "'messages' is required and must be a non-empty list",
+            param="messages",
+            code="missing_field" if "messages" not in body else "invalid_type",
+        )
     if len(messages) > max_messages:
-        raise InvalidRequest(f"'messages' has {len(messages)} entries; at most {max_messages} are accepted",
-                             param="messages", code="too_many_messages")
+        raise InvalidRequest(
+            f"'messages' has {len(messages)} entries; at most {max_messages} are accepted",
+            param="messages",
+            code="too_many_messages",
+        )
     for i, message in enumerate(messages):
         if not isinstance(message, dict):
             raise InvalidRequest(f"messages[{i}] must be an object", param=f"messages[{i}]", code="invalid_type")
         if not isinstance(message.get("role"), str):
-            raise InvalidRequest(f"messages[{i}].role must be a string", param=f"messages[{i}].role",
-                                 code="invalid_type")
+            raise InvalidRequest(
+                f"messages[{i}].role must be a string", param=f"messages[{i}].role", code="invalid_type"
+            )
         content = message.get("content")
         if not (content is None or isinstance(content, (str, list))):
-            raise InvalidRequest(f"messages[{i}].content must be a string, a list of parts or null",
-                                 param=f"messages[{i}].content", code="invalid_type")
+            raise InvalidRequest(
+                f"messages[{i}].content must be a string, a list of parts or null",
+                param=f"messages[{i}].content",
+                code="invalid_type",
+            )
     stream = body.get("stream", False)
     if not isinstance(stream, bool):
         raise InvalidRequest("'stream' must be a boolean", param="stream", code="invalid_type")
@@ -92,8 +106,14 @@ async def list_models(request: web.Request) -> web.Response:
     table = request.app[ROUTES].current
     client = request.get("client")
     data = [
-        {"id": r.name, "object": "model", "created": STARTED, "owned_by": r.backend, "group": r.group,
-         "context": r.context}
+        {
+            "id": r.name,
+            "object": "model",
+            "created": STARTED,
+            "owned_by": r.backend,
+            "group": r.group,
+            "context": r.context,
+        }
         for r in table.routes.values()
         if client is None or client.allows(r.name)
     ]
@@ -120,9 +140,13 @@ def encoder(request: web.Request, body: dict[str, Any], raw: bytes):
 
 
 def answer_headers(request: web.Request, route: Route, answered: Answered) -> dict[str, str]:
-    return {**answered.headers, "X-Request-Id": request["request_id"], "X-LLM-Proxy-Model": answered.route.name,
-            "X-LLM-Proxy-Upstream-Model": answered.route.upstream_model,
-            "X-LLM-Proxy-Attempts": str(answered.attempts)}
+    return {
+        **answered.headers,
+        "X-Request-Id": request["request_id"],
+        "X-LLM-Proxy-Model": answered.route.name,
+        "X-LLM-Proxy-Upstream-Model": answered.route.upstream_model,
+        "X-LLM-Proxy-Attempts": str(answered.attempts),
+    }
 
 
 async def chat_completions(request: web.Request) -> web.StreamResponse:
@@ -138,8 +162,16 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     if client is not None and not client.allows(route.name):
         raise PermissionDenied(f"This API key may not use the model '{route.name}'", param="model")
     raw = await request.read()  # the bytes read_json_object parsed (aiohttp keeps them)
-    answered = await forward(request, table, route, encoder(request, body, raw), stream, request["request_id"],
-                             RetryPolicy.from_settings(settings), app[REDACTOR].bytes)
+    answered = await forward(
+        request,
+        table,
+        route,
+        encoder(request, body, raw),
+        stream,
+        request["request_id"],
+        RetryPolicy.from_settings(settings),
+        app[REDACTOR].bytes,
+    )
     request["answered_by"] = answered.route.name
     headers = answer_headers(request, route, answered)
     metrics = app[METRICS]
@@ -149,8 +181,9 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     return await _stream_out(request, table, route, answered, headers)
 
 
-async def _stream_out(request: web.Request, table: RoutingTable, route: Route, answered: Answered,
-                      headers: dict[str, str]) -> web.StreamResponse:
+async def _stream_out(
+    request: web.Request, table: RoutingTable, route: Route, answered: Answered, headers: dict[str, str]
+) -> web.StreamResponse:
     metrics = request.app[METRICS]
     start = answered.stream
     out = web.StreamResponse(status=answered.status, headers={**headers, **STREAM_HEADERS})

@@ -22,8 +22,15 @@ class ProxyError(Exception):
     type = "server_error"
     code = "internal_error"
 
-    def __init__(self, message: str, *, param: str | None = None, code: str | None = None,
-                 status: int | None = None, headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        param: str | None = None,
+        code: str | None = None,
+        status: int | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.param = param
@@ -37,8 +44,12 @@ class ProxyError(Exception):
         return {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code}}
 
     def render(self) -> web.Response:
-        return web.Response(status=self.status, body=json.dumps(self.payload()).encode(),
-                            content_type="application/json", headers=self.headers)
+        return web.Response(
+            status=self.status,
+            body=json.dumps(self.payload()).encode(),
+            content_type="application/json",
+            headers=self.headers,
+        )
 
 
 class InvalidRequest(ProxyError):
@@ -70,8 +81,10 @@ class ModelNotFound(ProxyError):
     code = "model_not_found"
 
     def __init__(self, model: str, known: list[str]) -> None:
-        super().__init__(f"The model '{model}' does not exist in this proxy's routing table. "
-                         f"Known models: {', '.join(known)}.", param="model")
+        super().__init__(
+            f"The model '{model}' does not exist in this proxy's routing table. Known models: {', '.join(known)}.",
+            param="model",
+        )
 
 
 class RateLimited(ProxyError):
@@ -146,8 +159,9 @@ def _http_error(request: web.Request, exc: web.HTTPException) -> ProxyError:
     if exc.status == 404:
         return InvalidRequest(f"No route for {request.method} {request.path}", status=404, code="not_found")
     if exc.status == 405:
-        return InvalidRequest(f"Method {request.method} is not allowed on {request.path}", status=405,
-                              code="method_not_allowed")
+        return InvalidRequest(
+            f"Method {request.method} is not allowed on {request.path}", status=405, code="method_not_allowed"
+        )
     if exc.status == 413:
         return PayloadTooLarge("The request body is too large")
     cls = InvalidRequest if exc.status < 500 else ProxyError

@@ -49,8 +49,9 @@ class Answered:
 
 
 class _Retryable(Exception):
-    def __init__(self, error: ProxyError | UpstreamStatus, retry_after: str | None = None,
-                 counts_against_backend: bool = True) -> None:
+    def __init__(
+        self, error: ProxyError | UpstreamStatus, retry_after: str | None = None, counts_against_backend: bool = True
+    ) -> None:
         self.error = error
         self.retry_after = retry_after
         self.counts_against_backend = counts_against_backend
@@ -64,7 +65,8 @@ def _status_error(backend: BackendConfig, status: int, body: bytes, headers, red
         hint = "" if backend.api_key else " (no API key is configured for it)"
         return UpstreamMisconfigured(
             f"The upstream backend '{backend.name}' rejected the proxy's credentials with HTTP {status}{hint}. "
-            "This is a proxy configuration problem, not a problem with your request.")
+            "This is a proxy configuration problem, not a problem with your request."
+        )
     if status in RETRYABLE_STATUSES:
         return _Retryable(error, headers.get("Retry-After"), counts_against_backend=status != 429)
     return error
@@ -95,22 +97,29 @@ async def attempt(
             if stream and is_sse:
                 scanner = SseScanner()
                 first = await read_first_events(response, scanner, timeouts.first_byte)
-                return Answered(route, response.status, response_headers(response.headers),
-                                stream=StreamStart(response, first, scanner))
+                return Answered(
+                    route,
+                    response.status,
+                    response_headers(response.headers),
+                    stream=StreamStart(response, first, scanner),
+                )
         async with asyncio.timeout_at(min(loop.time() + timeouts.idle, deadline)):
             body = await response.read()
         response.release()
-        return Answered(route, response.status, response_headers(response.headers), body=body,
-                        usage=_usage_of(body, backend.name))
+        return Answered(
+            route, response.status, response_headers(response.headers), body=body, usage=_usage_of(body, backend.name)
+        )
     except (_Retryable, UpstreamStatus, UpstreamMisconfigured):
         raise
     except StreamBroken as exc:
         _close(response)
-        raise _Retryable(UpstreamProtocolError(f"The upstream '{backend.name}' stream failed before it started: "
-                                               f"{exc.message}")) from None
+        raise _Retryable(
+            UpstreamProtocolError(f"The upstream '{backend.name}' stream failed before it started: {exc.message}")
+        ) from None
     except UpstreamConnectTimeout:
-        raise _Retryable(UpstreamUnreachable(f"Could not connect to the upstream '{backend.name}' within "
-                                             f"{timeouts.connect:g} s")) from None
+        raise _Retryable(
+            UpstreamUnreachable(f"Could not connect to the upstream '{backend.name}' within {timeouts.connect:g} s")
+        ) from None
     except TimeoutError:
         _close(response)
         raise _Retryable(UpstreamTimeout(f"The upstream '{backend.name}' did not answer in time")) from None
@@ -119,8 +128,9 @@ async def attempt(
         raise _Retryable(UpstreamProtocolError(f"The upstream '{backend.name}' cut its response short")) from None
     except OSError as exc:  # refused, reset, closed before answering, name not found
         _close(response)
-        raise _Retryable(UpstreamUnreachable(f"The upstream '{backend.name}' is unreachable "
-                                             f"({_reason(exc)})")) from None
+        raise _Retryable(
+            UpstreamUnreachable(f"The upstream '{backend.name}' is unreachable ({_reason(exc)})")
+        ) from None
     except BaseException:
         _close(response)  # cancelled (client gone, shutdown): drop the upstream at once
         raise
@@ -178,8 +188,7 @@ async def forward(
     for index, candidate in enumerate(candidates):
         backend = table.backends[candidate.backend]
         if not breakers.allow(backend.name):
-            last = CircuitOpen(f"The upstream '{backend.name}' is failing and its circuit is open; "
-                               "try again shortly")
+            last = CircuitOpen(f"The upstream '{backend.name}' is failing and its circuit is open; try again shortly")
             continue
         timeouts = table.timeouts_for(candidate)
         payload = encode(candidate)
@@ -190,8 +199,9 @@ async def forward(
             attempts += 1
             metrics.of(metrics.upstream_attempts, backend.name).inc()
             try:
-                answered = await attempt(upstreams, backend, candidate, timeouts, payload, headers, stream,
-                                         deadline, redact)
+                answered = await attempt(
+                    upstreams, backend, candidate, timeouts, payload, headers, stream, deadline, redact
+                )
             except _Retryable as exc:
                 last = exc.error
                 kind = exc.error.kind if isinstance(exc.error, ProxyError) else _status_kind(exc.error.status)

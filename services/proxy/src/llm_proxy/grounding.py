@@ -19,10 +19,86 @@ from typing import Any
 _WORD = re.compile(r"[a-z0-9]+")
 # Words that carry no meaning for finding a fact; names are kept (IDF down-weights them anyway).
 _STOPWORDS = frozenset(
-    """a about an and are as at be been being but by can could did do does doing for from had has
-    have he her his how i if in into is it its me my of on or our please she so some tell than
-    that the their them then there these they this to up was we were what when where which who
-    whom why will with would you your more give me list detail details""".split()
+    [
+        "a",
+        "about",
+        "an",
+        "and",
+        "are",
+        "as",
+        "at",
+        "be",
+        "been",
+        "being",
+        "but",
+        "by",
+        "can",
+        "could",
+        "did",
+        "do",
+        "does",
+        "doing",
+        "for",
+        "from",
+        "had",
+        "has",
+        "have",
+        "he",
+        "her",
+        "his",
+        "how",
+        "i",
+        "if",
+        "in",
+        "into",
+        "is",
+        "it",
+        "its",
+        "me",
+        "my",
+        "of",
+        "on",
+        "or",
+        "our",
+        "please",
+        "she",
+        "so",
+        "some",
+        "tell",
+        "than",
+        "that",
+        "the",
+        "their",
+        "them",
+        "then",
+        "there",
+        "these",
+        "they",
+        "this",
+        "to",
+        "up",
+        "was",
+        "we",
+        "were",
+        "what",
+        "when",
+        "where",
+        "which",
+        "who",
+        "whom",
+        "why",
+        "will",
+        "with",
+        "would",
+        "you",
+        "your",
+        "more",
+        "give",
+        "me",
+        "list",
+        "detail",
+        "details",
+    ]
 )
 TRIGRAM_WEIGHT = 0.35  # trigrams rescue typos but must not outvote exact words
 
@@ -186,9 +262,7 @@ def _facts_of(pack: Mapping[str, Any], count_tokens: Callable[[str], int]) -> li
     facts = []
     for slug, rows in grouped.items():
         # The sample-question row is the canonical wording; otherwise the longest answer is the fullest.
-        canonical = next((r for r in rows if r.get("sample")), None) or max(
-            rows, key=lambda r: len(r["response"])
-        )
+        canonical = next((r for r in rows if r.get("sample")), None) or max(rows, key=lambda r: len(r["response"]))
         answer = " ".join(canonical["response"].split())
         # Packs carry cl100k token counts computed when they were built, so the proxy needs no
         # tokenizer (and its ~40 MiB of tables) at run time.
@@ -218,9 +292,7 @@ def last_user_text(messages: Sequence[Mapping[str, Any]]) -> str:
             if isinstance(content, str):
                 return content
             if isinstance(content, list):  # OpenAI content parts
-                return " ".join(
-                    p.get("text", "") for p in content if isinstance(p, dict) and p.get("type") == "text"
-                )
+                return " ".join(p.get("text", "") for p in content if isinstance(p, dict) and p.get("type") == "text")
     return ""
 
 

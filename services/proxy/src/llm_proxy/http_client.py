@@ -117,8 +117,9 @@ class Response:
         self.headers = CIMultiDict(self._raw_headers)
         self._keep_alive = keep_alive
         chunked = "chunked" in self.headers.get("Transfer-Encoding", "").lower()
-        self._until_close = ("Content-Length" not in self.headers and not chunked
-                             and status not in (204, 304) and status >= 200)
+        self._until_close = (
+            "Content-Length" not in self.headers and not chunked and status not in (204, 304) and status >= 200
+        )
         if not self._headers_ready.done():
             self._headers_ready.set_result(None)
 
@@ -135,8 +136,9 @@ class Response:
 
     def _on_lost(self, exc: Exception | None) -> None:
         if not self._headers_ready.done():
-            self._headers_ready.set_exception(UpstreamDisconnected(
-                f"the connection closed before the response began{f' ({exc})' if exc else ''}"))
+            self._headers_ready.set_exception(
+                UpstreamDisconnected(f"the connection closed before the response began{f' ({exc})' if exc else ''}")
+            )
             self._headers_ready.exception()  # retrieved here: an abandoned wait must not log it
         elif not self._complete:
             if self._until_close and exc is None:
@@ -283,8 +285,12 @@ class Origin:
         try:
             async with asyncio.timeout(connect_timeout):
                 _, connection = await loop.create_connection(
-                    lambda: _Connection(self), self.host, self.port, ssl=self.ssl,
-                    server_hostname=self.host if self.ssl else None)
+                    lambda: _Connection(self),
+                    self.host,
+                    self.port,
+                    ssl=self.ssl,
+                    server_hostname=self.host if self.ssl else None,
+                )
         except BaseException as exc:
             self._opening -= 1
             self._wake_one()  # the place this attempt held is free again
@@ -299,9 +305,13 @@ class Origin:
 
     async def post(self, path: str, headers, body: bytes, connect_timeout: float) -> Response:
         """Send the request and wait for the response headers. Cancelling the wait drops the connection."""
-        head = b"".join([f"POST {path} HTTP/1.1\r\nHost: {self.host_header}\r\n".encode("latin-1"),
-                         *(_header_bytes(k, v) for k, v in headers.items()),
-                         b"Content-Length: %d\r\n\r\n" % len(body)])
+        head = b"".join(
+            [
+                f"POST {path} HTTP/1.1\r\nHost: {self.host_header}\r\n".encode("latin-1"),
+                *(_header_bytes(k, v) for k, v in headers.items()),
+                b"Content-Length: %d\r\n\r\n" % len(body),
+            ]
+        )
         while True:
             connection, reused = await self._connection(connect_timeout)
             response = connection.start()

@@ -7,17 +7,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 if TYPE_CHECKING:
-    from .auth import ClientKeys
-    from .http_client import Upstreams
-    from .knowledge import KnowledgePack
-    from .lifecycle import Lifecycle
-    from .metrics import ProxyMetrics
-    from .resilience import Breakers
-    from .seed_api import SeenSamples
-    from .settings import ProxySettings
-    from .logs import Redactor, RequestLog
-    from .watcher import Reloadable
-    from .routing import RoutingTable
+    pass
 
 SETTINGS = web.AppKey("settings", "ProxySettings")
 ROUTES = web.AppKey("routes", "Reloadable[RoutingTable]")

@@ -24,8 +24,12 @@ class Lifecycle:
 
 async def serve(app: web.Application, settings: ProxySettings) -> None:
     # handler_cancellation: a client that disconnects cancels its handler, and with it the upstream call.
-    runner = web.AppRunner(app, handler_cancellation=True, shutdown_timeout=settings.drain_grace,
-                           access_log=logging.getLogger("aiohttp.access") if settings.access_log else None)
+    runner = web.AppRunner(
+        app,
+        handler_cancellation=True,
+        shutdown_timeout=settings.drain_grace,
+        access_log=logging.getLogger("aiohttp.access") if settings.access_log else None,
+    )
     await runner.setup()
     # What start-up made (modules, the routing table, the knowledge pack) lives as long as the
     # process: frozen out of the collector's generations, full collections stay short (measured:
@@ -44,8 +48,12 @@ async def serve(app: web.Application, settings: ProxySettings) -> None:
     app[LIFECYCLE].draining = True
     app[METRICS].ready.set(0)
     in_flight = int(app[METRICS].in_flight._value.get())
-    log.info("draining: not ready; closing the listener in %.1f s, then up to %.1f s for %d in-flight request(s)",
-             settings.drain_delay, settings.drain_grace, in_flight)
+    log.info(
+        "draining: not ready; closing the listener in %.1f s, then up to %.1f s for %d in-flight request(s)",
+        settings.drain_delay,
+        settings.drain_grace,
+        in_flight,
+    )
     # Endpoints controllers and load balancers need a moment to see the pod is not ready.
     await asyncio.sleep(settings.drain_delay)
     await runner.cleanup()  # stops listening, then waits for in-flight handlers up to drain_grace

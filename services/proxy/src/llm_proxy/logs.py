@@ -49,8 +49,12 @@ def request_id(inbound: str | None) -> str:
 
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        entry = {"time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S"), "level": record.levelname,
-                 "logger": record.name, "message": record.getMessage()}
+        entry = {
+            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
         fields = getattr(record, "fields", None)
         if fields:
             entry.update(fields)
@@ -95,8 +99,9 @@ class RequestLog:
     `flush()` runs at shutdown so none is lost.
     """
 
-    def __init__(self, log_format: str, stream: TextIO | None = None, flush_interval: float = 0.2,
-                 max_lines: int = 512) -> None:
+    def __init__(
+        self, log_format: str, stream: TextIO | None = None, flush_interval: float = 0.2, max_lines: int = 512
+    ) -> None:
         self.json = log_format == "json"
         self._stream = stream
         self._lines: list[str] = []
@@ -111,18 +116,22 @@ class RequestLog:
         second = int(now)
         if second != self._second:  # strftime once a second, not once a line
             self._second = second
-            self._stamp = time.strftime("%Y-%m-%dT%H:%M:%S" if self.json else "%Y-%m-%d %H:%M:%S",
-                                        time.localtime(second))
+            self._stamp = time.strftime(
+                "%Y-%m-%dT%H:%M:%S" if self.json else "%Y-%m-%d %H:%M:%S", time.localtime(second)
+            )
         return self._stamp, int((now - second) * 1000)
 
     def write(self, fields: dict[str, Any]) -> None:
         stamp, ms = self._time()
         if self.json:
-            line = json.dumps({"time": stamp, "level": "INFO", "logger": "llm_proxy.request", "message": "request",
-                               **fields}, default=str)
+            line = json.dumps(
+                {"time": stamp, "level": "INFO", "logger": "llm_proxy.request", "message": "request", **fields},
+                default=str,
+            )
         else:
             line = f"{stamp},{ms:03d} INFO llm_proxy.request request " + " ".join(
-                f"{k}={_printable(v)}" for k, v in fields.items())
+                f"{k}={_printable(v)}" for k, v in fields.items()
+            )
         self._lines.append(line)
         if len(self._lines) >= self._max:
             self.flush()

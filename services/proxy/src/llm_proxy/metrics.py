@@ -14,32 +14,55 @@ class ProxyMetrics:
     def __init__(self) -> None:
         r = self.registry = CollectorRegistry()
         self._children: dict[tuple, object] = {}
-        self.requests = Counter("llm_proxy_requests_total", "Requests by model and HTTP status",
-                                ["model", "status"], registry=r)
-        self.duration = Histogram("llm_proxy_request_duration_seconds", "Request duration by model",
-                                  ["model"], buckets=LATENCY_BUCKETS, registry=r)
-        self.ttft = Histogram("llm_proxy_time_to_first_token_seconds",
-                              "Time to the first streamed chunk sent to the client, by model",
-                              ["model"], buckets=LATENCY_BUCKETS, registry=r)
+        self.requests = Counter(
+            "llm_proxy_requests_total", "Requests by model and HTTP status", ["model", "status"], registry=r
+        )
+        self.duration = Histogram(
+            "llm_proxy_request_duration_seconds",
+            "Request duration by model",
+            ["model"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.ttft = Histogram(
+            "llm_proxy_time_to_first_token_seconds",
+            "Time to the first streamed chunk sent to the client, by model",
+            ["model"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
         self.in_flight = Gauge("llm_proxy_in_flight_requests", "Requests being served", registry=r)
-        self.upstream_errors = Counter("llm_proxy_upstream_errors_total", "Upstream failures by backend and kind",
-                                       ["backend", "kind"], registry=r)
-        self.upstream_attempts = Counter("llm_proxy_upstream_attempts_total", "Upstream calls by backend",
-                                         ["backend"], registry=r)
+        self.upstream_errors = Counter(
+            "llm_proxy_upstream_errors_total", "Upstream failures by backend and kind", ["backend", "kind"], registry=r
+        )
+        self.upstream_attempts = Counter(
+            "llm_proxy_upstream_attempts_total", "Upstream calls by backend", ["backend"], registry=r
+        )
         self.retries = Counter("llm_proxy_retries_total", "Upstream retries by model", ["model"], registry=r)
-        self.fallbacks = Counter("llm_proxy_fallbacks_total", "Requests answered by a fallback model",
-                                 ["model", "fallback"], registry=r)
-        self.tokens = Counter("llm_proxy_tokens_total", "Tokens reported by upstreams, by model and kind",
-                              ["model", "kind"], registry=r)
-        self.reloads = Counter("llm_proxy_config_reloads_total", "Reloads of routes and knowledge files",
-                               ["file", "result"], registry=r)
-        self.breaker_state = Gauge("llm_proxy_circuit_state",
-                                   "Circuit breaker state per backend (0 closed, 1 half-open, 2 open)",
-                                   ["backend"], registry=r)
-        self.stream_errors = Counter("llm_proxy_stream_errors_total",
-                                     "Streams that failed after they started, by kind", ["model", "kind"], registry=r)
-        self.rate_limited = Counter("llm_proxy_client_rate_limited_total", "Requests refused by a client rate limit",
-                                    ["client"], registry=r)
+        self.fallbacks = Counter(
+            "llm_proxy_fallbacks_total", "Requests answered by a fallback model", ["model", "fallback"], registry=r
+        )
+        self.tokens = Counter(
+            "llm_proxy_tokens_total", "Tokens reported by upstreams, by model and kind", ["model", "kind"], registry=r
+        )
+        self.reloads = Counter(
+            "llm_proxy_config_reloads_total", "Reloads of routes and knowledge files", ["file", "result"], registry=r
+        )
+        self.breaker_state = Gauge(
+            "llm_proxy_circuit_state",
+            "Circuit breaker state per backend (0 closed, 1 half-open, 2 open)",
+            ["backend"],
+            registry=r,
+        )
+        self.stream_errors = Counter(
+            "llm_proxy_stream_errors_total",
+            "Streams that failed after they started, by kind",
+            ["model", "kind"],
+            registry=r,
+        )
+        self.rate_limited = Counter(
+            "llm_proxy_client_rate_limited_total", "Requests refused by a client rate limit", ["client"], registry=r
+        )
         self.ready = Gauge("llm_proxy_ready", "1 when serving, 0 while starting or draining", registry=r)
         for kind in ("connect", "timeout", "status_4xx", "status_5xx", "protocol"):
             self.upstream_errors.labels("none", kind)  # pre-declared so dashboards show zero, not gaps

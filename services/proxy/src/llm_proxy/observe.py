@@ -46,8 +46,14 @@ async def observe_middleware(request: web.Request, handler):
         metrics.of(metrics.duration, label).observe(elapsed)
         request_log = app[REQUEST_LOG]
         if request_log is not None:
-            fields = {"request_id": rid, "method": request.method, "path": request.path, "status": status,
-                      "duration_ms": round(elapsed * 1000, 2), "model": model or "-"}
+            fields = {
+                "request_id": rid,
+                "method": request.method,
+                "path": request.path,
+                "status": status,
+                "duration_ms": round(elapsed * 1000, 2),
+                "model": model or "-",
+            }
             if "answered_by" in request:
                 fields["answered_by"] = request["answered_by"]
             if "stream_error" in request:

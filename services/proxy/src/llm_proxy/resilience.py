@@ -20,7 +20,7 @@ class RetryPolicy:
     budget: float = 60.0
 
     @classmethod
-    def from_settings(cls, s: ProxySettings) -> "RetryPolicy":
+    def from_settings(cls, s: ProxySettings) -> RetryPolicy:
         return cls(s.retry_attempts, s.retry_backoff, s.retry_backoff_max, s.retry_after_max, s.request_budget)
 
     def delay(self, retry: int, retry_after: str | None, rng: random.Random = random._inst) -> float:

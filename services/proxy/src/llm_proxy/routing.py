@@ -43,7 +43,7 @@ class Timeouts:
     idle: float = 30.0
     total: float = 600.0
 
-    def merged(self, overrides: Mapping[str, Any] | None, where: str) -> "Timeouts":
+    def merged(self, overrides: Mapping[str, Any] | None, where: str) -> Timeouts:
         if not overrides:
             return self
         if not isinstance(overrides, Mapping):
@@ -149,8 +149,9 @@ def _parse_backends(raw: Any) -> dict[str, BackendConfig]:
             raise RoutingError(f"{where}.headers: must be a mapping of header name to string")
         for header, value in headers.items():
             if not _HEADER_NAME.match(str(header)) or "\r" in value or "\n" in value:
-                raise RoutingError(f"{where}.headers.{header}: not a valid HTTP header (a token name, "
-                                   "a value without line breaks)")
+                raise RoutingError(
+                    f"{where}.headers.{header}: not a valid HTTP header (a token name, a value without line breaks)"
+                )
         api_key = _string(spec.get("api_key"), f"{where}.api_key", required=False)
         if "\r" in api_key or "\n" in api_key:  # the key itself is never shown
             raise RoutingError(f"{where}.api_key: contains a line break")
@@ -214,7 +215,7 @@ def _check_fallbacks(routes: Mapping[str, Route], order: Mapping[str, int]) -> N
         if state.get(name) == 2:
             return
         if state.get(name) == 1:
-            cycle = " -> ".join([*path[path.index(name):], name])
+            cycle = " -> ".join([*path[path.index(name) :], name])
             raise RoutingError(f"models[{order[path[0]]}].fallbacks: fallback cycle {cycle}")
         state[name] = 1
         for target in routes[name].fallbacks:
@@ -246,7 +247,9 @@ def parse_routes(text: str, environ: Mapping[str, str] | None = None) -> Routing
     for i, spec in enumerate(models):
         route = _parse_route(i, spec, backends)
         if route.name in routes:
-            raise RoutingError(f"models[{i}].name: duplicate model name {route.name!r} (first at models[{order[route.name]}])")
+            raise RoutingError(
+                f"models[{i}].name: duplicate model name {route.name!r} (first at models[{order[route.name]}])"
+            )
         routes[route.name] = route
         order[route.name] = i
     _check_fallbacks(routes, order)

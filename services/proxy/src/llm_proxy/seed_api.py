@@ -100,8 +100,9 @@ def _question(request: web.Request, inference: dict[str, Any]) -> str:
         if not isinstance(part.get("status"), bool):
             raise SeedError(f"'inference.{where}.status' is required and must be true or false")
     if sample["status"] == custom["status"]:
-        raise SeedError("You are only allowed to choose either make custom question or pick one from the list "
-                        "of sample questions")
+        raise SeedError(
+            "You are only allowed to choose either make custom question or pick one from the list of sample questions"
+        )
     if custom["status"]:
         question = custom.get("your_question")
         if not isinstance(question, str) or not question.strip():
@@ -111,12 +112,18 @@ def _question(request: web.Request, inference: dict[str, Any]) -> str:
     if isinstance(number, bool) or not isinstance(number, int):
         raise SeedError("'inference.sample_question.selected_question' must be a whole number")
     if not (request.cookies.get(SEEN_COOKIE) or request.app[SEEN_SAMPLES].has(client_identity(request))):
-        raise SeedError("You have not seen the list of sample questions yet, please proceed to look at sample "
-                        "questions and choose one of your interest", status=409)
+        raise SeedError(
+            "You have not seen the list of sample questions yet, please proceed to look at sample "
+            "questions and choose one of your interest",
+            status=409,
+        )
     questions = request.app[KNOWLEDGE].current.sample_questions
     if not 1 <= number <= len(questions):
-        raise SeedError(f"The question number {number} you entered is not valid, valid question number range "
-                        f"from 1 to {len(questions)}", status=422)
+        raise SeedError(
+            f"The question number {number} you entered is not valid, valid question number range "
+            f"from 1 to {len(questions)}",
+            status=422,
+        )
     return questions[number - 1]
 
 
@@ -149,24 +156,37 @@ async def send_inference(request: web.Request) -> web.Response:
     client = request.get("client")
     if route is None or (client is not None and not client.allows(model)):
         allowed = [n for n in table.names() if client is None or client.allows(n)]
-        raise SeedError(f"{model} is not supported, please choose model from the list of supported models below",
-                        status=404, suppored_models=allowed)
+        raise SeedError(
+            f"{model} is not supported, please choose model from the list of supported models below",
+            status=404,
+            suppored_models=allowed,
+        )
     request["model_label"] = route.name
     question = _question(request, _object(body.get("inference"), "inference"))
     try:
-        answered = await forward(request, table, route, _seed_encoder(request, question), False,
-                                 request["request_id"], RetryPolicy.from_settings(request.app[SETTINGS]),
-                                 request.app[REDACTOR].bytes)
+        answered = await forward(
+            request,
+            table,
+            route,
+            _seed_encoder(request, question),
+            False,
+            request["request_id"],
+            RetryPolicy.from_settings(request.app[SETTINGS]),
+            request.app[REDACTOR].bytes,
+        )
         text = json.loads(answered.body)["choices"][0]["message"]["content"]
     except UpstreamTimeout:
-        raise SeedError(f"Error when sending inference to {model}, please try again (the model timed out)",
-                        status=504) from None
+        raise SeedError(
+            f"Error when sending inference to {model}, please try again (the model timed out)", status=504
+        ) from None
     except (ProxyError, UpstreamStatus, ValueError, KeyError, IndexError, TypeError) as exc:
         status = exc.status if isinstance(exc, (ProxyError, UpstreamStatus)) and exc.status >= 500 else 502
         raise SeedError(f"Error when sending inference to {model}, please try again", status=status) from None
     request["answered_by"] = answered.route.name
-    return web.json_response({"model_name": model, "response": {"response": text, "your_question": question}},
-                             headers={"X-LLM-Proxy-Model": answered.route.name})
+    return web.json_response(
+        {"model_name": model, "response": {"response": text, "your_question": question}},
+        headers={"X-LLM-Proxy-Model": answered.route.name},
+    )
 
 
 def setup(app: web.Application) -> None:

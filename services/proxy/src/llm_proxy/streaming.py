@@ -91,8 +91,14 @@ def _parse(payload: bytes) -> Any:
 
 
 def error_event(kind: str, message: str, request_id: str) -> bytes:
-    body = {"error": {"message": f"{message} (request id {request_id})", "type": "upstream_error",
-                      "param": None, "code": f"upstream_stream_{kind}"}}
+    body = {
+        "error": {
+            "message": f"{message} (request id {request_id})",
+            "type": "upstream_error",
+            "param": None,
+            "code": f"upstream_stream_{kind}",
+        }
+    }
     return b"data: " + json.dumps(body).encode() + b"\n\n"
 
 
@@ -138,8 +144,9 @@ async def pump(
                     await out.write(forward)
                 timer.reschedule(min(loop.time() + idle, deadline))
     except TimeoutError:
-        raise StreamBroken("stalled" if loop.time() < deadline else "timeout",
-                           "the upstream stopped sending; the answer is incomplete") from None
+        raise StreamBroken(
+            "stalled" if loop.time() < deadline else "timeout", "the upstream stopped sending; the answer is incomplete"
+        ) from None
     except (UpstreamBodyError, OSError):
         raise StreamBroken("cut", "the upstream connection broke mid-stream; the answer is incomplete") from None
     if scanner.buffer.strip():

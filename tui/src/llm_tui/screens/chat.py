@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from textual import work
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Input, Label, Static
@@ -18,7 +20,7 @@ from ..widgets.samples import SampleQuestions
 
 
 class ChatScreen(Screen):
-    BINDINGS = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "cancel", "Cancel answer"),
         Binding("ctrl+n", "new", "New"),
         Binding("ctrl+o", "open", "Open"),
@@ -65,8 +67,7 @@ class ChatScreen(Screen):
             names = [m.id for m in models]
             remembered = self.app.config.last_model
             mock = next((m.id for m in models if m.group == "mock"), None)
-            self.model = (self.model if self.model in names else
-                          remembered if remembered in names else mock or names[0])
+            self.model = self.model if self.model in names else remembered if remembered in names else mock or names[0]
             self.query_one(ModelPicker).set_models(models, self.model)
         try:
             questions = await client.sample_questions()
@@ -81,14 +82,20 @@ class ChatScreen(Screen):
 
     def update_status(self) -> None:
         state = self.app.connection
-        marks = {"connected": "● connected", "draining": "◐ draining", "unauthorized": "✖ key needed",
-                 "unreachable": "✖ unreachable", "unknown": "○ connecting"}
+        marks = {
+            "connected": "● connected",
+            "draining": "◐ draining",
+            "unauthorized": "✖ key needed",
+            "unreachable": "✖ unreachable",
+            "unknown": "○ connecting",
+        }
         t = self.totals
         mean = (t["latency"] / t["answers"] * 1000) if t["answers"] else 0
         timing = f" · mean latency {mean:,.0f} ms" if self.app.show_timing and t["answers"] else ""
         self.query_one("#status", Static).update(
             f"{marks.get(state, state)} {self.app.display_url} · model {self.model or '—'} · "
-            f"{t['answers']} answers · {t['tokens']} tokens{timing}")
+            f"{t['answers']} answers · {t['tokens']} tokens{timing}"
+        )
 
     # -- asking ---------------------------------------------------------------------------
     def on_model_picker_picked(self, event: ModelPicker.Picked) -> None:
@@ -151,10 +158,19 @@ class ChatScreen(Screen):
         transcript.scroll_end(animate=False)
 
     def _record(self, asked: str, text: str, stats: Stats) -> None:
-        self.conversation.turns.append(Turn("assistant", text, stats.model,
-                                            {"latency": stats.latency, "ttft": stats.ttft,
-                                             "prompt_tokens": stats.prompt_tokens,
-                                             "completion_tokens": stats.completion_tokens}))
+        self.conversation.turns.append(
+            Turn(
+                "assistant",
+                text,
+                stats.model,
+                {
+                    "latency": stats.latency,
+                    "ttft": stats.ttft,
+                    "prompt_tokens": stats.prompt_tokens,
+                    "completion_tokens": stats.completion_tokens,
+                },
+            )
+        )
         self.totals["answers"] += 1
         self.totals["tokens"] += stats.prompt_tokens + stats.completion_tokens
         self.totals["latency"] += stats.latency
@@ -194,9 +210,19 @@ class ChatScreen(Screen):
             await transcript.mount(exchange)
             if turn.role == "assistant":
                 s = turn.stats
-                await exchange.show(turn.content, figures(Stats(turn.model, s.get("latency", 0), s.get("ttft", 0),
-                                                                s.get("prompt_tokens", 0),
-                                                                s.get("completion_tokens", 0)), self.app.show_timing))
+                await exchange.show(
+                    turn.content,
+                    figures(
+                        Stats(
+                            turn.model,
+                            s.get("latency", 0),
+                            s.get("ttft", 0),
+                            s.get("prompt_tokens", 0),
+                            s.get("completion_tokens", 0),
+                        ),
+                        self.app.show_timing,
+                    ),
+                )
             else:
                 await exchange.fail(turn.content)
             pending = None

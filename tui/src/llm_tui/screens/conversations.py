@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Label, OptionList
@@ -13,7 +15,7 @@ from ..store import Conversation
 
 
 class ConversationsScreen(ModalScreen[str | None]):
-    BINDINGS = [Binding("escape", "dismiss(None)", "Close")]
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "dismiss(None)", "Close")]
 
     def __init__(self, conversations: list[Conversation]) -> None:
         super().__init__()
@@ -22,8 +24,10 @@ class ConversationsScreen(ModalScreen[str | None]):
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):
             yield Label("Saved conversations  (Enter opens, Escape closes)", classes="heading")
-            options = [Option(f"{c.created[:16].replace('T', ' ')}  {c.title}  ({len(c.turns)} turns)", id=c.id)
-                       for c in self.conversations]
+            options = [
+                Option(f"{c.created[:16].replace('T', ' ')}  {c.title}  ({len(c.turns)} turns)", id=c.id)
+                for c in self.conversations
+            ]
             yield OptionList(*options) if options else Label("No saved conversations yet.")
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:

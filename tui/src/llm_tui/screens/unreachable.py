@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import Center, Vertical
 from textual.screen import Screen
 from textual.widgets import Footer, Markdown
@@ -32,7 +34,7 @@ Start `llm-tui --api-key KEY`, or set `LLM_PROXY_API_KEY`, with a key the proxy 
 
 
 class UnreachableScreen(Screen):
-    BINDINGS = [Binding("r", "retry", "Retry"), Binding("q", "app.quit", "Quit")]
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("r", "retry", "Retry"), Binding("q", "app.quit", "Quit")]
 
     def __init__(self, state: str, url: str) -> None:
         super().__init__()

@@ -2,24 +2,26 @@
 
 from __future__ import annotations
 
-from textual.binding import Binding
+from typing import ClassVar
+
+from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
 
 class SampleQuestions(OptionList):
-    BINDINGS = [Binding(str(n % 10), f"ask({n})", show=False) for n in range(1, 11)]
+    BINDINGS: ClassVar[list[BindingType]] = [Binding(str(n % 10), f"ask({n})", show=False) for n in range(1, 11)]
 
     class Asked(Message):
         def __init__(self, question: str) -> None:
             super().__init__()
             self.question = question
 
-    questions: list[str] = []
+    questions: tuple[str, ...] = ()  # replaced, never mutated: safe as a class default
 
     def set_questions(self, questions: list[str]) -> None:
-        self.questions = questions
+        self.questions = tuple(questions)
         self.clear_options()
         for n, question in enumerate(questions, 1):
             self.add_option(Option(f"{n % 10 if n <= 10 else ' '} {question}", id=str(n)))
