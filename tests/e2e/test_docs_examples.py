@@ -1,4 +1,4 @@
-"""The README's curl examples and the Postman collection, run against a real proxy and mock."""
+"""The seed API guide's curl examples and the Postman collection, run against a real proxy and mock."""
 
 import asyncio
 import json
@@ -24,15 +24,14 @@ async def stack(make_proxy, mock_server, monkeypatch):
     return str(proxy.make_url("")).rstrip("/")
 
 
-def readme_curls(section: str) -> list[str]:
-    text = (ROOT / "README.md").read_text()
-    body = text.split(f"<!-- section: {section} -->", 1)[1].split(f"<!-- /section: {section} -->", 1)[0]
-    blocks = re.findall(r"```bash\n(.*?)```", body, re.S)
+def doc_curls(doc: str) -> list[str]:
+    text = (ROOT / "docs" / doc).read_text()
+    blocks = re.findall(r"```bash\n(.*?)```", text, re.S)
     return [line for block in blocks for line in block.splitlines() if line.startswith("curl ")]
 
 
-async def test_every_readme_curl_line_works(stack):
-    lines = readme_curls("candidate")
+async def test_every_curl_line_of_the_seed_api_guide_works(stack):
+    lines = doc_curls("seed-api.md")
     assert len(lines) >= 5
     for line in lines:
         command = line.replace("http://localhost:8000", stack)
