@@ -6,6 +6,8 @@ import helm_python as hp
 import pytest
 import yaml
 
+from . import strict_yaml
+
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "charts" / "llm-proxy"
 ENVIRONMENTS = {"default": None, **{p.parent.name: p for p in sorted((ROOT / "k8s").glob("*/values.yaml"))}}
@@ -27,7 +29,7 @@ def documents(rendered: dict[str, str]) -> list[dict]:
     for path, text in rendered.items():
         if path.endswith("NOTES.txt"):
             continue
-        docs += [d for d in yaml.safe_load_all(text) if d]
+        docs += [d for d in strict_yaml.load_all(text) if d]
     return docs
 
 

@@ -25,25 +25,42 @@
 {{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
 {{- end }}
 
-{{/* Labels shared by every object. */}}
+{{/* Labels of every object, the way `helm create` does it: they include the release's selector
+labels (name, instance) once. Objects of one component add it with llm-proxy.componentLabels. */}}
 {{- define "llm-proxy.labels" -}}
 helm.sh/chart: {{ include "llm-proxy.chart" . }}
-app.kubernetes.io/name: {{ include "llm-proxy.name" . }}
-app.kubernetes.io/instance: {{ .Release.Name }}
+{{ include "llm-proxy.releaseSelectorLabels" . }}
 app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
 app.kubernetes.io/part-of: llm-proxy
 {{- end }}
 
-{{- define "llm-proxy.selectorLabels" -}}
+{{- define "llm-proxy.releaseSelectorLabels" -}}
 app.kubernetes.io/name: {{ include "llm-proxy.name" . }}
 app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{/* Labels of one component's objects: (list $ "proxy"). */}}
+{{- define "llm-proxy.componentLabels" -}}
+{{ include "llm-proxy.labels" (index . 0) }}
+app.kubernetes.io/component: {{ index . 1 }}
+{{- end }}
+
+{{/* Pod template labels: (list $ "proxy" extraLabels). Built as one map, so no key can repeat (Go's
+yaml.v3, as in skaffold, kustomize and flux, refuses a repeated key); the chart's labels win over
+extra ones with the same key, since the selectors depend on them. */}}
+{{- define "llm-proxy.podLabels" -}}
+{{- $labels := fromYaml (include "llm-proxy.componentLabels" (list (index . 0) (index . 1))) }}
+{{- toYaml (merge $labels (index . 2 | default dict)) }}
+{{- end }}
+
+{{- define "llm-proxy.selectorLabels" -}}
+{{ include "llm-proxy.releaseSelectorLabels" . }}
 app.kubernetes.io/component: proxy
 {{- end }}
 
 {{- define "llm-proxy.mockSelectorLabels" -}}
-app.kubernetes.io/name: {{ include "llm-proxy.name" . }}
-app.kubernetes.io/instance: {{ .Release.Name }}
+{{ include "llm-proxy.releaseSelectorLabels" . }}
 app.kubernetes.io/component: mock-model
 {{- end }}
 
