@@ -9,6 +9,7 @@ from pathlib import Path
 import openai
 import pytest
 import yaml
+from fixtures.clients import openai_client
 from fixtures.mock_servers import mock_base_url
 
 from llm_finetune.cli import REPO, main
@@ -62,7 +63,7 @@ async def test_spreadsheet_to_a_served_fine_tuned_model(ft_mock, make_proxy, tmp
     }
     assert table["backends"]["openai"]["api_key"] == "${OPENAI_API_KEY:-}"
 
-    async with openai.AsyncOpenAI(base_url=str(proxy.make_url("/v1")), api_key="x", max_retries=0) as client:
+    async with openai_client(proxy) as client:
         for _ in range(50):
             if "louis-ft" in [m.id for m in (await client.models.list()).data]:
                 break

@@ -2,16 +2,15 @@
 
 import json
 
-import openai
 import pytest
-from fixtures.mock_servers import mock_base_url
+from fixtures.clients import openai_client, sse_events
 
 from mock_model import tokens
 
 
 @pytest.fixture
 async def client(mock_server):
-    async with openai.AsyncOpenAI(base_url=mock_base_url(mock_server), api_key="unused", max_retries=0) as c:
+    async with openai_client(mock_server, "unused") as c:
         yield c
 
 
@@ -96,22 +95,18 @@ async def test_response_tokens_and_tokens_per_chunk_shape_the_stream(client):
 
 async def test_models_lists_the_configured_names(make_mock_server):
     server = await make_mock_server(models=("a-model", "b-model"))
-    async with openai.AsyncOpenAI(base_url=mock_base_url(server), api_key="x") as c:
+    async with openai_client(server) as c:
         models = await c.models.list()
     assert [m.id for m in models.data] == ["a-model", "b-model"]
 
 
-async def test_sse_framing_and_done_on_the_wire(mock_server):
-    client = mock_server  # raw HTTP: the SDK hides [DONE]
-    import aiohttp
-
-    async with aiohttp.ClientSession() as session:
-        async with session.post(
-            client.make_url("/v1/chat/completions"), json={"model": "m", "stream": True, "messages": ask("hi")}
-        ) as resp:
-            assert resp.headers["Content-Type"].startswith("text/event-stream")
-            raw = (await resp.read()).decode()
-    events = [e for e in raw.split("\n\n") if e]
+async def test_sse_framing_and_done_on_the_wire(mock_server, http):
+    # raw HTTP: the SDK hides [DONE]
+    async with http.post(
+        mock_server.make_url("/v1/chat/completions"), json={"model": "m", "stream": True, "messages": ask("hi")}
+    ) as resp:
+        assert resp.headers["Content-Type"].startswith("text/event-stream")
+        events = sse_events(await resp.read())
     assert all(e.startswith("data: ") for e in events)
     assert events[-1] == "data: [DONE]"
     for event in events[:-1]:

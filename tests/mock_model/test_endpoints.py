@@ -1,6 +1,7 @@
 """Bad input, health, metrics and the seed's /send_inference on the mock."""
 
 import pytest
+from fixtures.seed_api import seed_body
 
 
 @pytest.fixture
@@ -53,18 +54,6 @@ async def test_metrics_count_requests_faults_and_tokens(client):
     assert 'mock_model_requests_total{endpoint="/v1/chat/completions",status="429"} 1.0' in text
     assert 'mock_model_faults_injected_total{kind="rate_limit"} 1.0' in text
     assert 'mock_model_tokens_total{kind="completion"}' in text
-
-
-def seed_body(
-    model="mock-gpt-model-0701", sample=True, number=4, custom=False, question="Tell me more about his hobbies ?"
-):
-    return {
-        "model": {"model_name": model},
-        "inference": {
-            "sample_question": {"status": sample, "selected_question": number},
-            "custom_question": {"status": custom, "your_question": question},
-        },
-    }
 
 
 async def test_send_inference_with_a_sample_question(client):

@@ -6,25 +6,19 @@ import time
 import aiohttp
 import openai
 import pytest
-from fixtures.mock_servers import mock_base_url
+from fixtures.clients import openai_client, sse_events
 
 BODY = {"model": "mock-gpt-model-0701", "messages": [{"role": "user", "content": "When is his birthday ?"}]}
 
 
 @pytest.fixture
-async def session():
-    async with aiohttp.ClientSession() as s:
-        yield s
-
-
-@pytest.fixture
 async def sdk(mock_server):
-    async with openai.AsyncOpenAI(base_url=mock_base_url(mock_server), api_key="x", max_retries=0) as c:
+    async with openai_client(mock_server) as c:
         yield c
 
 
-async def post(session, server, headers, stream=False):
-    return await session.post(server.make_url("/v1/chat/completions"), json={**BODY, "stream": stream}, headers=headers)
+async def post(http, server, headers, stream=False):
+    return await http.post(server.make_url("/v1/chat/completions"), json={**BODY, "stream": stream}, headers=headers)
 
 
 async def test_status_fault_returns_an_openai_error(sdk):
@@ -34,8 +28,8 @@ async def test_status_fault_returns_an_openai_error(sdk):
     assert err.value.body["code"] == "service_unavailable"
 
 
-async def test_rate_limit_sends_retry_after(session, mock_server):
-    resp = await post(session, mock_server, {"X-Mock-Fault": "rate_limit", "X-Mock-Retry-After": "2"})
+async def test_rate_limit_sends_retry_after(http, mock_server):
+    resp = await post(http, mock_server, {"X-Mock-Fault": "rate_limit", "X-Mock-Retry-After": "2"})
     assert resp.status == 429 and resp.headers["Retry-After"] == "2"
     assert (await resp.json())["error"]["code"] == "rate_limit_exceeded"
 
@@ -46,9 +40,9 @@ async def test_context_length_is_a_400_with_its_code(sdk):
     assert err.value.code == "context_length_exceeded"
 
 
-async def test_stall_before_headers_times_a_client_out(session, mock_server):
+async def test_stall_before_headers_times_a_client_out(http, mock_server):
     with pytest.raises(asyncio.TimeoutError):
-        await session.post(
+        await http.post(
             mock_server.make_url("/v1/chat/completions"),
             json=BODY,
             headers={"X-Mock-Fault": "stall_headers", "X-Mock-Stall-Ms": "2000"},
@@ -56,9 +50,9 @@ async def test_stall_before_headers_times_a_client_out(session, mock_server):
         )
 
 
-async def test_stall_mid_stream_pauses_after_n_chunks(session, mock_server):
+async def test_stall_mid_stream_pauses_after_n_chunks(http, mock_server):
     resp = await post(
-        session,
+        http,
         mock_server,
         {"X-Mock-Fault": "stall_stream", "X-Mock-Fault-After": "2", "X-Mock-Stall-Ms": "400"},
         stream=True,
@@ -71,45 +65,45 @@ async def test_stall_mid_stream_pauses_after_n_chunks(session, mock_server):
     assert rest.endswith(b"data: [DONE]\n\n")
 
 
-async def test_cut_ends_the_stream_without_finish_or_done(session, mock_server):
-    resp = await post(session, mock_server, {"X-Mock-Fault": "cut", "X-Mock-Fault-After": "3"}, stream=True)
+async def test_cut_ends_the_stream_without_finish_or_done(http, mock_server):
+    resp = await post(http, mock_server, {"X-Mock-Fault": "cut", "X-Mock-Fault-After": "3"}, stream=True)
     with pytest.raises(aiohttp.ClientPayloadError):
         await resp.read()
 
 
-async def test_cut_in_a_non_stream_body_is_a_short_read(session, mock_server):
-    resp = await post(session, mock_server, {"X-Mock-Fault": "cut"})
+async def test_cut_in_a_non_stream_body_is_a_short_read(http, mock_server):
+    resp = await post(http, mock_server, {"X-Mock-Fault": "cut"})
     with pytest.raises(aiohttp.ClientPayloadError):
         await resp.read()
 
 
-async def test_malformed_chunk_is_not_json(session, mock_server):
-    resp = await post(session, mock_server, {"X-Mock-Fault": "malformed", "X-Mock-Fault-After": "1"}, stream=True)
-    events = (await resp.read()).decode().split("\n\n")
+async def test_malformed_chunk_is_not_json(http, mock_server):
+    resp = await post(http, mock_server, {"X-Mock-Fault": "malformed", "X-Mock-Fault-After": "1"}, stream=True)
+    events = sse_events(await resp.read())
     assert any(e.startswith("data: ") and "{not json" in e for e in events)
 
 
-async def test_no_done_finishes_cleanly_but_without_done(session, mock_server):
-    resp = await post(session, mock_server, {"X-Mock-Fault": "no_done"}, stream=True)
+async def test_no_done_finishes_cleanly_but_without_done(http, mock_server):
+    resp = await post(http, mock_server, {"X-Mock-Fault": "no_done"}, stream=True)
     raw = await resp.read()
     assert b'"finish_reason":"stop"' in raw and b"[DONE]" not in raw
 
 
-async def test_reset_drops_the_connection(session, mock_server):
+async def test_reset_drops_the_connection(http, mock_server):
     with pytest.raises(aiohttp.ClientError):
-        resp = await post(session, mock_server, {"X-Mock-Fault": "reset"})
+        resp = await post(http, mock_server, {"X-Mock-Fault": "reset"})
         await resp.read()
 
 
-async def test_fail_n_times_then_succeed_counts_attempts_by_key(session, mock_server):
+async def test_fail_n_times_then_succeed_counts_attempts_by_key(http, mock_server):
     headers = {"X-Mock-Fail-Times": "2", "X-Mock-Fault-Key": "job-1"}
     statuses = []
     for _ in range(3):
-        resp = await post(session, mock_server, headers)
+        resp = await post(http, mock_server, headers)
         statuses.append((resp.status, resp.headers["X-Mock-Attempt"]))
         await resp.read()
     assert statuses == [(503, "1"), (503, "2"), (200, "3")]
-    seen = await (await session.get(mock_server.make_url("/mock/requests"), params={"key": "job-1"})).json()
+    seen = await (await http.get(mock_server.make_url("/mock/requests"), params={"key": "job-1"})).json()
     assert seen == {"key": "job-1", "requests": 3}
 
 
@@ -118,12 +112,12 @@ async def test_model_name_suffix_selects_a_fault(sdk):
         await sdk.chat.completions.create(model="mock-gpt-model-0701@fault=rate_limit", messages=BODY["messages"])
 
 
-async def test_configured_fault_rate_is_seeded_and_repeatable(make_mock_server, session):
+async def test_configured_fault_rate_is_seeded_and_repeatable(make_mock_server, http):
     async def run():
         server = await make_mock_server(fault="status", fault_rate=0.5, seed=42)
         out = []
         for _ in range(20):
-            resp = await post(session, server, {})
+            resp = await post(http, server, {})
             out.append(resp.status)
             await resp.read()
         return out
@@ -133,23 +127,23 @@ async def test_configured_fault_rate_is_seeded_and_repeatable(make_mock_server, 
     assert 200 in first and 500 in first
 
 
-async def test_ttft_delays_the_first_chunk_at_least_as_asked(session, mock_server):
+async def test_ttft_delays_the_first_chunk_at_least_as_asked(http, mock_server):
     started = time.monotonic()
-    resp = await post(session, mock_server, {"X-Mock-TTFT-Ms": "300"}, stream=True)
+    resp = await post(http, mock_server, {"X-Mock-TTFT-Ms": "300"}, stream=True)
     await resp.content.readuntil(b"\n\n")
     assert time.monotonic() - started >= 0.3
     await resp.read()
 
 
-async def test_token_delay_spaces_the_chunks(session, mock_server):
+async def test_token_delay_spaces_the_chunks(http, mock_server):
     started = time.monotonic()
-    resp = await post(session, mock_server, {"X-Mock-Token-Delay-Ms": "50", "X-Mock-Response-Tokens": "6"}, stream=True)
+    resp = await post(http, mock_server, {"X-Mock-Token-Delay-Ms": "50", "X-Mock-Response-Tokens": "6"}, stream=True)
     await resp.read()
     assert time.monotonic() - started >= 0.25  # five gaps between six chunks
 
 
-async def test_unknown_fault_and_bad_numbers_are_400s(session, mock_server):
+async def test_unknown_fault_and_bad_numbers_are_400s(http, mock_server):
     for headers in ({"X-Mock-Fault": "meteor"}, {"X-Mock-TTFT-Ms": "soon"}, {"X-Mock-Tokens-Per-Chunk": "0"}):
-        resp = await post(session, mock_server, headers)
+        resp = await post(http, mock_server, headers)
         assert resp.status == 400
         assert (await resp.json())["error"]["type"] == "invalid_request_error"

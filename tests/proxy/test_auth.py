@@ -1,28 +1,18 @@
 """Client keys: env and mounted-file keys, allowlists, rate limits, open health endpoints."""
 
-import aiohttp
 import openai
 import pytest
+from fixtures.clients import openai_client
 
 QUESTION = [{"role": "user", "content": "hi"}]
 
 
-@pytest.fixture
-async def http():
-    async with aiohttp.ClientSession() as s:
-        yield s
-
-
-def sdk(proxy, key):
-    return openai.AsyncOpenAI(base_url=str(proxy.make_url("/v1")), api_key=key, max_retries=0)
-
-
 async def test_keys_from_env_setting(make_proxy):
     proxy = await make_proxy(api_keys="alpha-key-1, beta-key-2")
-    async with sdk(proxy, "beta-key-2") as client:
+    async with openai_client(proxy, "beta-key-2") as client:
         reply = await client.chat.completions.create(model="mock-gpt-model-0701", messages=QUESTION)
         assert reply.choices[0].message.content
-    async with sdk(proxy, "wrong-key") as client:
+    async with openai_client(proxy, "wrong-key") as client:
         with pytest.raises(openai.AuthenticationError) as err:
             await client.chat.completions.create(model="mock-gpt-model-0701", messages=QUESTION)
     assert err.value.code == "invalid_api_key"
@@ -59,12 +49,12 @@ async def test_keys_file_with_allowlist_and_rate_limit(make_proxy, tmp_path, htt
         "  - {key: team-b-secret, name: team-b, rate_limit: {requests_per_minute: 60, burst: 2}}\n"
     )
     proxy = await make_proxy(api_keys_file=keys)
-    async with sdk(proxy, "team-a-secret") as client:
+    async with openai_client(proxy, "team-a-secret") as client:
         assert [m.id for m in (await client.models.list()).data] == ["mock-gpt-model-0701"]
         with pytest.raises(openai.PermissionDeniedError) as err:
             await client.chat.completions.create(model="ft-mock", messages=QUESTION)
         assert err.value.code == "model_not_allowed"
-    async with sdk(proxy, "team-b-secret") as client:
+    async with openai_client(proxy, "team-b-secret") as client:
         for _ in range(2):
             await client.chat.completions.create(model="ft-mock", messages=QUESTION)
         with pytest.raises(openai.RateLimitError) as err:
@@ -80,14 +70,14 @@ async def test_a_plain_keys_file_reloads_when_the_secret_changes(make_proxy, tmp
     keys = tmp_path / "keys"
     keys.write_text("# one key per line\nfirst-key-123\n")
     proxy = await make_proxy(api_keys_file=keys, reload_interval=0.05)
-    async with sdk(proxy, "first-key-123") as client:
+    async with openai_client(proxy, "first-key-123") as client:
         await client.models.list()
     keys.write_text("second-key-456\n")
     import asyncio
 
     for _ in range(40):
         await asyncio.sleep(0.05)
-        async with sdk(proxy, "second-key-456") as client:
+        async with openai_client(proxy, "second-key-456") as client:
             try:
                 await client.models.list()
                 break
@@ -95,6 +85,6 @@ async def test_a_plain_keys_file_reloads_when_the_secret_changes(make_proxy, tmp
                 continue
     else:
         pytest.fail("the new key was never accepted")
-    async with sdk(proxy, "first-key-123") as client:
+    async with openai_client(proxy, "first-key-123") as client:
         with pytest.raises(openai.AuthenticationError):
             await client.models.list()

@@ -3,9 +3,9 @@
 import asyncio
 import json
 
-import aiohttp
 import openai
 import pytest
+from fixtures.clients import openai_client, sse_events
 from fixtures.mock_servers import mock_base_url
 from fixtures.proxy_servers import proxy_routes
 
@@ -14,14 +14,8 @@ QUESTION = [{"role": "user", "content": "When is his birthday ?"}]
 
 @pytest.fixture
 async def sdk(proxy_server):
-    async with openai.AsyncOpenAI(base_url=str(proxy_server.make_url("/v1")), api_key="x", max_retries=0) as c:
+    async with openai_client(proxy_server) as c:
         yield c
-
-
-@pytest.fixture
-async def http():
-    async with aiohttp.ClientSession() as s:
-        yield s
 
 
 async def test_non_stream_answer_passes_through(sdk):
@@ -70,9 +64,7 @@ async def test_sse_events_are_the_upstreams_byte_for_byte(proxy_server, mock_ser
         got = await resp.read()
 
     def strip(raw):
-        return [
-            json.loads(e[6:]) | {"created": 0} if e != "data: [DONE]" else e for e in raw.decode().split("\n\n") if e
-        ]
+        return [json.loads(e[6:]) | {"created": 0} if e != "data: [DONE]" else e for e in sse_events(raw)]
 
     assert strip(got) == strip(expected)
 
@@ -99,7 +91,7 @@ async def test_model_is_rewritten_and_auth_is_swapped(make_proxy, recording_upst
         "models": [{"name": "alias", "group": "openai", "backend": "rec", "upstream_model": "real-model-id"}],
     }
     proxy = await make_proxy(routes)
-    async with openai.AsyncOpenAI(base_url=str(proxy.make_url("/v1")), api_key="client-secret-key") as client:
+    async with openai_client(proxy, "client-secret-key") as client:
         reply = await client.chat.completions.with_raw_response.create(
             model="alias", messages=QUESTION, extra_headers={"X-Mock-TTFT-Ms": "0", "X-Other": "no"}
         )
@@ -114,7 +106,7 @@ async def test_model_is_rewritten_and_auth_is_swapped(make_proxy, recording_upst
 
 
 async def test_an_unchanged_body_goes_up_as_the_clients_bytes_and_a_repeated_model_key_does_not(
-    make_proxy, recording_upstream
+    make_proxy, recording_upstream, http
 ):
     routes = {
         "backends": {"rec": {"base_url": str(recording_upstream.make_url("/v1"))}},
@@ -126,12 +118,11 @@ async def test_an_unchanged_body_goes_up_as_the_clients_bytes_and_a_repeated_mod
     proxy = await make_proxy(routes)
     verbatim = b'{ "messages":[{"role":"user","content":"hi"}],  "model" : "cheap", "x_extra": 1.50 }'
     smuggled = b'{"model": "dear", "messages": [{"role": "user", "content": "hi"}], "model": "cheap"}'
-    async with aiohttp.ClientSession() as http:
-        for body in (verbatim, smuggled):
-            async with http.post(
-                proxy.make_url("/v1/chat/completions"), data=body, headers={"Content-Type": "application/json"}
-            ) as resp:
-                assert resp.status == 200
+    for body in (verbatim, smuggled):
+        async with http.post(
+            proxy.make_url("/v1/chat/completions"), data=body, headers={"Content-Type": "application/json"}
+        ) as resp:
+            assert resp.status == 200
     assert recording_upstream.raw[0] == verbatim
     # The proxy routed the second by its last "model" (as json.loads reads it): the upstream must
     # get that one only, not a body in which a first-key parser would read "dear".
@@ -145,7 +136,7 @@ async def test_a_backend_without_a_key_sends_no_authorization(make_proxy, record
         "models": [{"name": "m", "group": "mock", "backend": "rec"}],
     }
     proxy = await make_proxy(routes)
-    async with openai.AsyncOpenAI(base_url=str(proxy.make_url("/v1")), api_key="client-key") as client:
+    async with openai_client(proxy, "client-key") as client:
         await client.chat.completions.create(model="m", messages=QUESTION)
     assert "Authorization" not in recording_upstream.requests[0][0]
 
@@ -218,7 +209,7 @@ async def test_upstream_unreachable_is_a_502(make_proxy, unused_tcp_port_factory
         "models": [{"name": "m", "group": "mock", "backend": "dead"}],
     }
     proxy = await make_proxy(routes, retry_attempts=1)
-    async with openai.AsyncOpenAI(base_url=str(proxy.make_url("/v1")), api_key="x", max_retries=0) as client:
+    async with openai_client(proxy) as client:
         with pytest.raises(openai.APIStatusError) as err:
             await client.chat.completions.create(model="m", messages=QUESTION)
     assert err.value.status_code == 502 and err.value.code == "upstream_unreachable"
@@ -228,7 +219,7 @@ async def test_upstream_timeout_is_a_504(make_proxy, mock_server):
     routes = proxy_routes(mock_base_url(mock_server))
     routes["backends"]["mock"]["timeouts"] = {"first_byte": 0.3}
     proxy = await make_proxy(routes, retry_attempts=1)
-    async with openai.AsyncOpenAI(base_url=str(proxy.make_url("/v1")), api_key="x", max_retries=0) as client:
+    async with openai_client(proxy) as client:
         with pytest.raises(openai.APIStatusError) as err:
             await client.chat.completions.create(
                 model="mock-gpt-model-0701",

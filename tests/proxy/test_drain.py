@@ -4,21 +4,15 @@ completes, new connections are refused once the listener closes, exit code 0."""
 import asyncio
 import os
 import signal
-import socket
 import sys
 from pathlib import Path
 
 import aiohttp
 import pytest
 import yaml
+from fixtures.clients import free_port
 
 BIN = Path(sys.executable).parent
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 async def wait_ready(url: str, timeout: float = 20) -> None:

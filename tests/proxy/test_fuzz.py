@@ -56,30 +56,25 @@ seed_like = st.fixed_dictionaries(
 raw_bodies = st.one_of(st.binary(max_size=64), json_values.map(lambda v: json.dumps(v).encode()))
 
 
-def _check(status: int, headers, payload: bytes) -> None:
-    # 5xx is acceptable only when an upstream said so; the proxy itself must answer 4xx or 2xx.
-    assert status < 500, (status, payload[:300])
+async def _post_then_check_alive(proxy_server, path: str, body: bytes) -> None:
+    async with aiohttp.ClientSession() as http:
+        async with http.post(
+            proxy_server.make_url(path), data=body, headers={"Content-Type": "application/json"}
+        ) as resp:
+            payload = await resp.read()
+            # 5xx is acceptable only when an upstream said so; the proxy itself must answer 4xx or 2xx.
+            assert resp.status < 500, (resp.status, payload[:300])
+        async with http.get(proxy_server.make_url("/healthz")) as resp:
+            assert resp.status == 200
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(body=st.one_of(chat_like.map(lambda d: json.dumps(d).encode()), raw_bodies))
 async def test_chat_completions_never_fails_on_bad_bodies(proxy_server, body):
-    async with aiohttp.ClientSession() as http:
-        async with http.post(
-            proxy_server.make_url("/v1/chat/completions"), data=body, headers={"Content-Type": "application/json"}
-        ) as resp:
-            _check(resp.status, resp.headers, await resp.read())
-        async with http.get(proxy_server.make_url("/healthz")) as resp:
-            assert resp.status == 200
+    await _post_then_check_alive(proxy_server, "/v1/chat/completions", body)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(body=st.one_of(seed_like.map(lambda d: json.dumps(d).encode()), raw_bodies))
 async def test_send_inference_never_fails_on_bad_bodies(proxy_server, body):
-    async with aiohttp.ClientSession() as http:
-        async with http.post(
-            proxy_server.make_url("/send_inference"), data=body, headers={"Content-Type": "application/json"}
-        ) as resp:
-            _check(resp.status, resp.headers, await resp.read())
-        async with http.get(proxy_server.make_url("/healthz")) as resp:
-            assert resp.status == 200
+    await _post_then_check_alive(proxy_server, "/send_inference", body)

@@ -4,18 +4,13 @@ import asyncio
 import json
 import uuid
 
-import aiohttp
 import pytest
+from aiohttp import web
+from fixtures.clients import sse_events
 from fixtures.mock_servers import mock_base_url
 from fixtures.proxy_servers import proxy_routes
 
 QUESTION = [{"role": "user", "content": "When is his birthday ?"}]
-
-
-@pytest.fixture
-async def http():
-    async with aiohttp.ClientSession() as s:
-        yield s
 
 
 async def attempts_seen(http, mock, key):
@@ -27,10 +22,6 @@ async def call(http, proxy, stream, headers, model="mock-gpt-model-0701"):
     body = {"model": model, "stream": stream, "messages": QUESTION}
     async with http.post(proxy.make_url("/v1/chat/completions"), json=body, headers=headers) as resp:
         return resp.status, dict(resp.headers), await resp.read()
-
-
-def events(raw: bytes) -> list[str]:
-    return [e for e in raw.decode().split("\n\n") if e]
 
 
 @pytest.mark.parametrize("stream", [False, True])
@@ -50,7 +41,7 @@ async def test_retryable_statuses_are_retried_then_succeed(make_proxy, mock_serv
     assert resp_headers["X-LLM-Proxy-Attempts"] == "3"
     assert await attempts_seen(http, mock_server, key) == 3
     if stream:
-        assert events(raw)[-1] == "data: [DONE]"
+        assert sse_events(raw)[-1] == "data: [DONE]"
 
 
 @pytest.mark.parametrize("stream", [False, True])
@@ -121,8 +112,8 @@ async def test_fallbacks_answer_when_a_model_is_down(make_proxy, mock_server, un
     assert headers["X-LLM-Proxy-Model"] == "grounded-mock"
     assert headers["X-LLM-Proxy-Attempts"] == "3"  # two on the dead backend, one on the fallback
     if stream:
-        assert events(raw)[-1] == "data: [DONE]"
-        assert json.loads(events(raw)[0][6:])["model"] == "mock-gpt-model-0701"
+        assert sse_events(raw)[-1] == "data: [DONE]"
+        assert json.loads(sse_events(raw)[0][6:])["model"] == "mock-gpt-model-0701"
     else:
         assert json.loads(raw)["model"] == "mock-gpt-model-0701"
 
@@ -143,7 +134,7 @@ async def test_a_stream_that_fails_before_its_first_event_falls_back(make_proxy,
         },
     )
     assert got == 200 and headers["X-LLM-Proxy-Model"] == "ft-mock"
-    assert events(raw)[-1] == "data: [DONE]"
+    assert sse_events(raw)[-1] == "data: [DONE]"
 
 
 @pytest.mark.parametrize(
@@ -163,7 +154,7 @@ async def test_a_stream_that_breaks_after_it_started_ends_with_an_error_event_an
     proxy = await make_proxy(routes)
     got, _, raw = await call(http, proxy, True, fault)
     assert got == 200  # the status went out with the first chunk
-    evs = events(raw)
+    evs = sse_events(raw)
     assert "data: [DONE]" not in evs
     error = json.loads(evs[-1][6:])["error"]
     assert error["code"] == f"upstream_stream_{kind}" and error["type"] == "upstream_error"
@@ -216,29 +207,33 @@ async def test_the_circuit_opens_and_fallbacks_skip_the_dead_backend(
     assert 'llm_proxy_upstream_attempts_total{backend="dead"} 2.0' in text
 
 
-async def test_upstream_credentials_rejected_is_a_proxy_problem_not_the_clients(make_proxy, aiohttp_server, http):
-    from aiohttp import web
+async def proxy_to_an_erring_upstream(make_proxy, aiohttp_server, api_key, status, code, message):
+    """A proxy whose model `m` goes to an upstream that answers every chat request with this
+    OpenAI error; `message` is called with the request, so it can echo what the upstream got."""
 
-    async def deny(request):
-        return web.json_response(
-            {
-                "error": {
-                    "message": "Incorrect API key provided: sk-abcdef123456789",
-                    "type": "invalid_request_error",
-                    "code": "invalid_api_key",
-                }
-            },
-            status=401,
-        )
+    async def fail(request: web.Request) -> web.Response:
+        error = {"message": message(request), "type": "invalid_request_error", "code": code}
+        return web.json_response({"error": error}, status=status)
 
     app = web.Application()
-    app.router.add_post("/v1/chat/completions", deny)
+    app.router.add_post("/v1/chat/completions", fail)
     upstream = await aiohttp_server(app)
     routes = {
-        "backends": {"o": {"base_url": str(upstream.make_url("/v1")), "api_key": "sk-abcdef123456789"}},
+        "backends": {"o": {"base_url": str(upstream.make_url("/v1")), "api_key": api_key}},
         "models": [{"name": "m", "group": "openai", "backend": "o"}],
     }
-    proxy = await make_proxy(routes)
+    return await make_proxy(routes)
+
+
+async def test_upstream_credentials_rejected_is_a_proxy_problem_not_the_clients(make_proxy, aiohttp_server, http):
+    proxy = await proxy_to_an_erring_upstream(
+        make_proxy,
+        aiohttp_server,
+        api_key="sk-abcdef123456789",
+        status=401,
+        code="invalid_api_key",
+        message=lambda request: "Incorrect API key provided: sk-abcdef123456789",
+    )
     got, _, raw = await call(http, proxy, False, {}, model="m")
     assert got == 502
     assert json.loads(raw)["error"]["code"] == "upstream_auth_failed"
@@ -246,28 +241,14 @@ async def test_upstream_credentials_rejected_is_a_proxy_problem_not_the_clients(
 
 
 async def test_secrets_in_a_passed_through_upstream_error_are_redacted(make_proxy, aiohttp_server, http):
-    from aiohttp import web
-
-    async def leak(request):
-        return web.json_response(
-            {
-                "error": {
-                    "message": f"bad request from key sk-backend-secret-999 ({request.headers['Authorization']})",
-                    "type": "invalid_request_error",
-                    "code": "bad",
-                }
-            },
-            status=400,
-        )
-
-    app = web.Application()
-    app.router.add_post("/v1/chat/completions", leak)
-    upstream = await aiohttp_server(app)
-    routes = {
-        "backends": {"o": {"base_url": str(upstream.make_url("/v1")), "api_key": "sk-backend-secret-999"}},
-        "models": [{"name": "m", "group": "openai", "backend": "o"}],
-    }
-    proxy = await make_proxy(routes)
+    proxy = await proxy_to_an_erring_upstream(
+        make_proxy,
+        aiohttp_server,
+        api_key="sk-backend-secret-999",
+        status=400,
+        code="bad",
+        message=lambda request: f"bad request from key sk-backend-secret-999 ({request.headers['Authorization']})",
+    )
     got, _, raw = await call(http, proxy, False, {}, model="m")
     assert got == 400
     assert b"sk-backend-secret-999" not in raw and b"[REDACTED]" in raw

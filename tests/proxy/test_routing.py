@@ -4,6 +4,7 @@ from importlib import resources
 
 import pytest
 import yaml
+from fixtures.seed_api import PACKAGED_OPENAI_MODELS
 
 from llm_proxy.routing import RoutingError, interpolate, parse_routes
 
@@ -132,16 +133,7 @@ def test_interpolation_applies_when_parsing():
 def test_the_packaged_table_routes_the_seeds_eight_models():
     text = resources.files("llm_proxy").joinpath("data/routes.yaml").read_text()
     table = parse_routes(text, environ={})
-    assert table.names() == [
-        "gpt-4",
-        "gpt-4-turbo",
-        "gpt-4-turbo-preview",
-        "gpt-3.5-turbo",
-        "gpt-3.5-turbo-16k",
-        "gpt-3.5-turbo-1106",
-        "louis-gpt-3.5-fined-tune-model",
-        "mock-gpt-model-0701",
-    ]
+    assert table.names() == [*PACKAGED_OPENAI_MODELS, "louis-gpt-3.5-fined-tune-model", "mock-gpt-model-0701"]
     ft = table.get("louis-gpt-3.5-fined-tune-model")
     assert (ft.group, ft.backend, ft.context) == ("fine-tuned", "openai", "none")
     assert ft.upstream_model == "ft:gpt-3.5-turbo-0125:personal::9HFIKpx5"

@@ -3,6 +3,7 @@ plus the bad input it did not handle."""
 
 import aiohttp
 import pytest
+from fixtures.seed_api import PACKAGED_OPENAI_MODELS, seed_body
 
 
 @pytest.fixture
@@ -10,16 +11,6 @@ async def http():
     # No cookies: these tests exercise the per-client memory (the cookie has its own test).
     async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as s:
         yield s
-
-
-def body(model="mock-gpt-model-0701", sample=True, number=4, custom=False, question="Tell me more about his hobbies ?"):
-    return {
-        "model": {"model_name": model},
-        "inference": {
-            "sample_question": {"status": sample, "selected_question": number},
-            "custom_question": {"status": custom, "your_question": question},
-        },
-    }
 
 
 async def post(http, proxy, payload, **kw):
@@ -48,14 +39,7 @@ async def test_the_packaged_table_groups_like_the_seed(make_proxy, http):
             "message": {
                 "fined_tune_model": ["louis-gpt-3.5-fined-tune-model"],
                 "mock_model": ["mock-gpt-model-0701"],
-                "open_ai_models": [
-                    "gpt-4",
-                    "gpt-4-turbo",
-                    "gpt-4-turbo-preview",
-                    "gpt-3.5-turbo",
-                    "gpt-3.5-turbo-16k",
-                    "gpt-3.5-turbo-1106",
-                ],
+                "open_ai_models": PACKAGED_OPENAI_MODELS,
             }
         }
 
@@ -69,14 +53,14 @@ async def test_sample_questions_are_numbered(proxy_server, http):
 
 
 async def test_a_sample_question_before_listing_them_is_refused_then_allowed(proxy_server, http):
-    status, reply = await post(http, proxy_server, body())
+    status, reply = await post(http, proxy_server, seed_body())
     assert status == 409
     assert reply == {
         "error": "You have not seen the list of sample questions yet, please proceed to look at "
         "sample questions and choose one of your interest"
     }
     await (await http.get(proxy_server.make_url("/get_sample_questions"))).read()
-    status, reply = await post(http, proxy_server, body())
+    status, reply = await post(http, proxy_server, seed_body())
     assert status == 200
     assert reply["model_name"] == "mock-gpt-model-0701"
     assert reply["response"]["your_question"] == "How many programming languages has Louis employed in his projects?"
@@ -88,8 +72,8 @@ async def test_the_seen_rule_is_per_client(make_proxy, http):
     one = {"Authorization": "Bearer key-one-1111"}
     two = {"Authorization": "Bearer key-two-2222"}
     await (await http.get(proxy.make_url("/get_sample_questions"), headers=one)).read()
-    assert (await post(http, proxy, body(), headers=one))[0] == 200
-    assert (await post(http, proxy, body(), headers=two))[0] == 409
+    assert (await post(http, proxy, seed_body(), headers=one))[0] == 200
+    assert (await post(http, proxy, seed_body(), headers=two))[0] == 409
 
 
 async def test_the_cookie_carries_the_seen_rule_across_replicas(make_proxy):
@@ -98,13 +82,13 @@ async def test_the_cookie_carries_the_seen_rule_across_replicas(make_proxy):
         await (await http.get(first.make_url("/get_sample_questions"))).read()
         # Another replica never saw this client, but the cookie says it listed the questions.
         async with http.post(
-            second.make_url("/send_inference"), json=body(), headers={"X-Forwarded-For": "10.9.9.9"}
+            second.make_url("/send_inference"), json=seed_body(), headers={"X-Forwarded-For": "10.9.9.9"}
         ) as resp:
             assert resp.status == 200
 
 
 async def test_a_custom_question_to_the_fine_tuned_route(proxy_server, http):
-    status, reply = await post(http, proxy_server, body(model="ft-mock", sample=False, custom=True))
+    status, reply = await post(http, proxy_server, seed_body(model="ft-mock", sample=False, custom=True))
     assert status == 200
     assert reply["model_name"] == "ft-mock"
     assert reply["response"]["your_question"] == "Tell me more about his hobbies ?"
@@ -112,7 +96,7 @@ async def test_a_custom_question_to_the_fine_tuned_route(proxy_server, http):
 
 
 async def test_an_unsupported_model_lists_the_supported_ones(proxy_server, http):
-    status, reply = await post(http, proxy_server, body(model="wrong_model", sample=False, custom=True))
+    status, reply = await post(http, proxy_server, seed_body(model="wrong_model", sample=False, custom=True))
     assert status == 404
     assert reply == {
         "error": "wrong_model is not supported, please choose model from the list of supported models below",
@@ -122,7 +106,7 @@ async def test_an_unsupported_model_lists_the_supported_ones(proxy_server, http)
 
 @pytest.mark.parametrize("sample, custom", [(True, True), (False, False)])
 async def test_both_or_neither_mode_is_refused(proxy_server, http, sample, custom):
-    status, reply = await post(http, proxy_server, body(sample=sample, custom=custom))
+    status, reply = await post(http, proxy_server, seed_body(sample=sample, custom=custom))
     assert status == 400
     assert reply == {
         "error": "You are only allowed to choose either make custom question or pick one from the "
@@ -132,7 +116,7 @@ async def test_both_or_neither_mode_is_refused(proxy_server, http, sample, custo
 
 async def test_an_out_of_range_question_number_names_the_range(proxy_server, http):
     await (await http.get(proxy_server.make_url("/get_sample_questions"))).read()
-    status, reply = await post(http, proxy_server, body(number=100))
+    status, reply = await post(http, proxy_server, seed_body(number=100))
     assert status == 422
     assert reply["error"].startswith(
         "The question number 100 you entered is not valid, valid question number range from 1 to "
@@ -145,7 +129,7 @@ async def test_an_upstream_failure_is_a_5xx_with_the_seeds_message(make_proxy, u
         "models": [{"name": "gpt-4", "group": "openai", "backend": "dead", "context": "knowledge"}],
     }
     proxy = await make_proxy(routes, retry_attempts=1)
-    status, reply = await post(http, proxy, body(model="gpt-4", sample=False, custom=True))
+    status, reply = await post(http, proxy, seed_body(model="gpt-4", sample=False, custom=True))
     assert status == 502
     assert reply == {"error": "Error when sending inference to gpt-4, please try again"}
 

@@ -4,13 +4,13 @@ their own event loop, can use them too), and an isolated config/data dir per tes
 from __future__ import annotations
 
 import asyncio
-import socket
 import threading
 from pathlib import Path
 
 import pytest
 import yaml
 from aiohttp import web
+from fixtures.clients import free_port
 
 from llm_proxy.app import create_app as create_proxy
 from llm_proxy.settings import ProxySettings
@@ -18,22 +18,16 @@ from mock_model.app import create_app as create_mock
 from mock_model.settings import MockSettings
 
 
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class Stack:
     """mock-model and llm-proxy on loopback ports, served by a thread's own event loop."""
 
     def __init__(self, tmp: Path, routes: dict | None = None, api_keys: str = "") -> None:
-        self.mock_port, self.proxy_port = _port(), _port()
+        self.mock_port, self.proxy_port = free_port(), free_port()
         mock_url = f"http://127.0.0.1:{self.mock_port}/v1"
         routes = routes or {
             "backends": {
                 "mock": {"base_url": mock_url},
-                "dead": {"base_url": f"http://127.0.0.1:{_port()}/v1", "timeouts": {"connect": 1}},
+                "dead": {"base_url": f"http://127.0.0.1:{free_port()}/v1", "timeouts": {"connect": 1}},
             },
             "models": [
                 {"name": "gpt-4", "group": "openai", "backend": "dead"},
