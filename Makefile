@@ -8,7 +8,7 @@ PYPROJECTS := services/proxy/pyproject.toml services/mock-model/pyproject.toml \
 
 PYTEST_ARGS ?=
 
-.PHONY: install run test lint format clean help knowledge bench checkov-venv images chart-test
+.PHONY: install run test test-fast lint format clean help knowledge bench checkov-venv images chart-test
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -30,6 +30,9 @@ run: install  ## start mock-model (:5050) and the proxy (:8000) in the foregroun
 
 test: install checkov-venv  ## run the whole test suite
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-fast: install  ## only the tests marked unit: pure and quick (settings, routing, retry rules, SSE...), seconds
+	$(BIN)/python -m pytest -m unit $(PYTEST_ARGS)
 
 # The packages whose mypy configuration (in their pyproject.toml) `make lint` applies.
 MYPY_PACKAGES := services/proxy services/mock-model tui finetune

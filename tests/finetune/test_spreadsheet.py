@@ -10,6 +10,8 @@ from llm_finetune.cli import REPO, main
 from llm_finetune.pack import PACKAGED_COPIES, build_pack, dumps
 from llm_finetune.spreadsheet import read_sheet
 
+pytestmark = pytest.mark.unit
+
 CANDIDATE = REPO / "finetune" / "data" / "candidate.xlsx"
 
 

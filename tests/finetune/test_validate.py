@@ -9,6 +9,8 @@ from llm_finetune.cli import main
 from llm_finetune.pricing import default_epochs
 from llm_finetune.validate import count_tokens, example_tokens, percentile, validate_file
 
+pytestmark = pytest.mark.unit
+
 GOOD = {
     "messages": [
         {"role": "system", "content": "s"},

@@ -5,6 +5,8 @@ import pytest
 from llm_finetune.validate import count_tokens
 from llm_proxy.grounding import Grounder, GroundingConfig, estimate_tokens, ground_messages, last_user_text, terms
 
+pytestmark = pytest.mark.unit
+
 PACK = {
     "version": 1,
     "system_prompt": "You answer questions about the candidate.",

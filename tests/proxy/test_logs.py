@@ -44,6 +44,7 @@ async def test_one_json_line_per_request_with_the_response_request_id(make_proxy
     assert CLIENT_KEY not in out and "wrong-key-123456" not in out and "Bearer" not in out
 
 
+@pytest.mark.unit
 async def test_lines_are_batched_and_flushed_within_the_interval():
     stream = io.StringIO()
     log = RequestLog("text", stream, flush_interval=0.05)
@@ -57,6 +58,7 @@ async def test_lines_are_batched_and_flushed_within_the_interval():
     assert lines[1].endswith("request_id=r2 status=502")
 
 
+@pytest.mark.unit
 def test_a_client_cannot_forge_a_text_log_line():
     stream = io.StringIO()
     log = RequestLog("text", stream, max_lines=1)  # a full batch is written at once, no loop needed
@@ -65,6 +67,7 @@ def test_a_client_cannot_forge_a_text_log_line():
     assert len(lines) == 1 and "path=/v1/x\\n2026" in lines[0] and lines[0].endswith("status=404")
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("log_format", ["text", "json"])
 async def test_a_full_batch_is_written_at_once(log_format):
     stream = io.StringIO()

@@ -8,6 +8,8 @@ from fixtures.seed_api import PACKAGED_OPENAI_MODELS
 
 from llm_proxy.routing import RoutingError, interpolate, parse_routes
 
+pytestmark = pytest.mark.unit
+
 BASE = {
     "backends": {
         "openai": {"base_url": "https://api.openai.com/v1", "api_key": "sk-test"},

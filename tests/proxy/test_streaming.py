@@ -14,6 +14,7 @@ from llm_proxy.streaming import SseScanner, StreamBroken
 CHUNK = b'data: {"choices": [{"delta": {"content": "hi"}}], "model": "m-1"}\n\n'
 
 
+@pytest.mark.unit
 def test_events_split_across_reads_are_forwarded_whole():
     scanner = SseScanner()
     assert scanner.feed(CHUNK[:20]) == b""
@@ -22,17 +23,20 @@ def test_events_split_across_reads_are_forwarded_whole():
     assert scanner.done and scanner.model == "m-1" and scanner.events == 3
 
 
+@pytest.mark.unit
 def test_crlf_framing_is_normalised():
     scanner = SseScanner()
     assert scanner.feed(CHUNK.replace(b"\n", b"\r\n")) == CHUNK
 
 
+@pytest.mark.unit
 def test_usage_is_kept_and_comments_pass():
     scanner = SseScanner()
     out = scanner.feed(b': keep-alive\n\ndata: {"choices": [], "usage": {"prompt_tokens": 3}}\n\n')
     assert out.startswith(b": keep-alive") and scanner.usage == {"prompt_tokens": 3}
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("payload", [b"{not json", b'{"a": 1', b"\xff\xfe"])
 def test_a_malformed_event_breaks_the_stream(payload):
     with pytest.raises(StreamBroken) as broken:
@@ -40,12 +44,14 @@ def test_a_malformed_event_breaks_the_stream(payload):
     assert broken.value.kind == "malformed"
 
 
+@pytest.mark.unit
 def test_json_the_fast_parser_refuses_is_still_good():
     scanner = SseScanner()  # integers past 64 bits and NaN are JSON that Python's own parser reads
     scanner.feed(b'data: {"seed": 123456789012345678901234567890, "x": NaN}\n\n')
     assert scanner.events == 1
 
 
+@pytest.mark.unit
 def test_an_error_event_and_data_after_done_break_the_stream():
     with pytest.raises(StreamBroken) as broken:
         SseScanner().feed(b'data: {"error": {"message": "overloaded"}}\n\n')
