@@ -1,6 +1,8 @@
-"""Bad input, health, metrics and the seed's /send_inference on the mock."""
+"""Bad input, models, health, metrics and the seed's /send_inference on the mock."""
 
+import openai
 import pytest
+from fixtures.clients import openai_client
 from fixtures.seed_api import seed_body
 
 
@@ -85,3 +87,22 @@ async def test_send_inference_errors(client, body, fragment):
     resp = await client.post("/send_inference", json=body)
     assert resp.status == 400
     assert fragment in (await resp.json())["error"]["message"]
+
+
+async def test_models_retrieve_knows_the_listed_names_only(mock_server):
+    async with openai_client(mock_server) as sdk:
+        model = await sdk.models.retrieve("mock-gpt-model-0701")
+        assert (model.id, model.object, model.owned_by) == ("mock-gpt-model-0701", "model", "mock-model")
+        listed = await sdk.models.list()
+        assert [m.id for m in listed.data] == ["mock-gpt-model-0701"] and listed.data[0] == model
+        with pytest.raises(openai.NotFoundError) as err:
+            await sdk.models.retrieve("gpt-99")
+    assert err.value.body["code"] == "model_not_found" and err.value.body["param"] == "model"
+    assert "gpt-99" in err.value.body["message"]
+
+
+async def test_unknown_paths_get_openais_invalid_url_error(client):
+    resp = await client.post("/v1/images/generations", json={})
+    error = (await resp.json())["error"]
+    assert resp.status == 404 and error["message"] == "Invalid URL (POST /v1/images/generations)"
+    assert error["type"] == "invalid_request_error"

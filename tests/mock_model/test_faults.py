@@ -51,13 +51,13 @@ async def test_stall_before_headers_times_a_client_out(http, mock_server):
 
 
 async def test_stall_mid_stream_pauses_after_n_chunks(http, mock_server):
+    started = time.monotonic()  # before the request: the stall cannot have begun earlier
     resp = await post(
         http,
         mock_server,
         {"X-Mock-Fault": "stall_stream", "X-Mock-Fault-After": "2", "X-Mock-Stall-Ms": "400"},
         stream=True,
     )
-    started = time.monotonic()
     first = await resp.content.readuntil(b"\n\n")
     assert first.startswith(b"data: ")
     rest = await resp.read()
@@ -147,3 +147,91 @@ async def test_unknown_fault_and_bad_numbers_are_400s(http, mock_server):
         resp = await post(http, mock_server, headers)
         assert resp.status == 400
         assert (await resp.json())["error"]["type"] == "invalid_request_error"
+
+
+# Every API the mock serves, with a body that gets an answer: the knobs mean the same on each.
+ENDPOINTS = {
+    "chat": ("POST", "/v1/chat/completions", BODY, "messages"),
+    "responses": ("POST", "/v1/responses", {"model": BODY["model"], "input": "When is his birthday ?"}, "input"),
+    "completions": ("POST", "/v1/completions", {"model": BODY["model"], "prompt": "When is his birthday ?"}, "prompt"),
+    "embeddings": ("POST", "/v1/embeddings", {"model": "text-embedding-3-small", "input": "his birthday"}, "input"),
+    "model": ("GET", "/v1/models/mock-gpt-model-0701", None, "model"),
+}
+
+
+async def call(http, server, endpoint, headers=None, **kwargs):
+    method, path, body, _ = ENDPOINTS[endpoint]
+    return await http.request(method, server.make_url(path), json=body, headers=headers or {}, **kwargs)
+
+
+@pytest.mark.parametrize("endpoint", sorted(ENDPOINTS))
+async def test_error_faults_apply_to_every_api(http, mock_server, endpoint):
+    resp = await call(http, mock_server, endpoint, {"X-Mock-Fault": "status", "X-Mock-Status": "502"})
+    assert resp.status == 502 and resp.headers["X-Mock-Attempt"] == "1"
+    assert (await resp.json())["error"]["code"] == "bad_gateway"
+    resp = await call(http, mock_server, endpoint, {"X-Mock-Fault": "rate_limit", "X-Mock-Retry-After": "3"})
+    assert resp.status == 429 and resp.headers["Retry-After"] == "3"
+    assert (await resp.json())["error"]["type"] == "rate_limit_error"
+    resp = await call(http, mock_server, endpoint, {"X-Mock-Fault": "context_length"})
+    error = (await resp.json())["error"]
+    assert resp.status == 400 and error["code"] == "context_length_exceeded"
+    assert error["param"] == ENDPOINTS[endpoint][3]
+
+
+@pytest.mark.parametrize("endpoint", sorted(ENDPOINTS))
+async def test_connection_faults_and_latency_apply_to_every_api(http, mock_server, endpoint):
+    with pytest.raises(aiohttp.ClientError):
+        resp = await call(http, mock_server, endpoint, {"X-Mock-Fault": "reset"})
+        await resp.read()
+    resp = await call(http, mock_server, endpoint, {"X-Mock-Fault": "cut"})
+    with pytest.raises(aiohttp.ClientPayloadError):
+        await resp.read()
+    with pytest.raises(asyncio.TimeoutError):
+        await call(
+            http,
+            mock_server,
+            endpoint,
+            {"X-Mock-Fault": "stall_headers", "X-Mock-Stall-Ms": "2000"},
+            timeout=aiohttp.ClientTimeout(total=0.3),
+        )
+    started = time.monotonic()
+    resp = await call(http, mock_server, endpoint, {"X-Mock-TTFT-Ms": "300"})
+    await resp.read()
+    assert resp.status == 200 and time.monotonic() - started >= 0.3
+
+
+@pytest.mark.parametrize("endpoint", sorted(ENDPOINTS))
+async def test_fail_times_and_the_model_suffix_apply_to_every_api(http, mock_server, endpoint):
+    headers = {"X-Mock-Fail-Times": "1", "X-Mock-Fault-Key": f"k-{endpoint}"}
+    statuses = []
+    for _ in range(2):
+        resp = await call(http, mock_server, endpoint, headers)
+        statuses.append(resp.status)
+        await resp.read()
+    assert statuses == [503, 200]
+    method, path, body, _ = ENDPOINTS[endpoint]
+    if body is None:
+        path += "@fault=rate_limit"
+    else:
+        body = {**body, "model": body["model"] + "@fault=rate_limit"}
+    resp = await http.request(method, mock_server.make_url(path), json=body)
+    assert resp.status == 429
+
+
+@pytest.mark.parametrize(
+    "path, body",
+    [
+        ("/v1/chat/completions", {**BODY, "stream": True}),
+        ("/v1/responses", {"model": "m", "input": "When is his birthday ?", "stream": True}),
+        ("/v1/completions", {"model": "m", "prompt": "When is his birthday ?", "stream": True}),
+    ],
+)
+async def test_stream_faults_cut_and_stall_every_stream_after_n_pieces(http, mock_server, path, body):
+    headers = {"X-Mock-Fault": "cut", "X-Mock-Fault-After": "0"}
+    resp = await http.post(mock_server.make_url(path), json=body, headers=headers)
+    with pytest.raises(aiohttp.ClientPayloadError):
+        await resp.read()
+    started = time.monotonic()
+    headers = {"X-Mock-Fault": "stall_stream", "X-Mock-Fault-After": "2", "X-Mock-Stall-Ms": "300"}
+    resp = await http.post(mock_server.make_url(path), json=body, headers=headers)
+    assert (await resp.read()).endswith(b"\n\n") and time.monotonic() - started >= 0.3

@@ -1,307 +1,131 @@
-"""`POST /v1/chat/completions`: deterministic answers, OpenAI shapes, latency model and faults."""
+"""`POST /v1/completions`, OpenAI's legacy text completions: `text_completion` objects, JSON or SSE.
+
+The prompt is a string, a list of strings, a token array or a list of token arrays; each prompt is
+answered as the question it asks (the knowledge pack's fact, or the canned answer) and gets its own
+choice, as OpenAI answers a batch of prompts. `max_tokens` defaults to 16, as OpenAI's does, so an
+answer longer than that ends with `finish_reason: "length"`. `echo` puts the prompt in front of the
+text; `suffix`, `stop`, `logprobs` and the sampling parameters are accepted and do not change the
+answer (`logprobs` comes back null).
+"""
 
 from __future__ import annotations
 
-import asyncio
-import hashlib
-import json
 import time
-from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
 
-from . import tokens
-from .errors import InjectedFault, InvalidRequest, MockError
-from .faults import STREAM_ONLY, Plan, split_model_suffix
-from .keys import ANSWERS, FAULTS, KNOWLEDGE, METRICS
+from . import delivery, tokens, validation
+from .answers import Answer, Answerer, digest_of
+from .errors import InvalidRequest
+from .faults import split_model_suffix
+from .state import ANSWERS, METRICS
 
-ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
+DEFAULT_MAX_TOKENS = 16  # OpenAI's default for this API
 
 
 @dataclass(frozen=True)
-class ChatRequest:
+class Prompt:
+    text: str
+    token_count: int
+
+
+@dataclass(frozen=True)
+class CompletionRequest:
     model: str
-    messages: list[dict[str, Any]]
+    prompts: list[Prompt]
     stream: bool
     include_usage: bool
-    max_tokens: int | None
+    max_tokens: int
+    echo: bool
     suffix: dict[str, str]
 
 
-def parse_chat_request(raw: bytes) -> ChatRequest:
-    try:
-        body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidRequest(f"the request body is not valid JSON: {exc}", code="invalid_json") from None
-    if not isinstance(body, dict):
-        raise InvalidRequest("the request body must be a JSON object", code="invalid_body")
-    model = body.get("model")
-    if not isinstance(model, str) or not model:
+def parse_completion_request(raw: bytes) -> CompletionRequest:
+    body = validation.json_object(raw)
+    model = validation.model_name(body)
+    if "prompt" not in body:
+        raise InvalidRequest("'prompt' is required", param="prompt", code="missing_field")
+    prompts = [
+        Prompt(item, tokens.count(item)) if isinstance(item, str) else Prompt(tokens.decode(item), len(item))
+        for item in validation.texts_or_token_arrays(body["prompt"], "prompt")
+    ]
+    stream = validation.boolean(body, "stream")
+    echo = validation.boolean(body, "echo")
+    validation.numbers(body, "temperature", "top_p", "presence_penalty", "frequency_penalty")
+    max_tokens = validation.integer(body, "max_tokens", 0)
+    validation.single_choice(body)
+    if body.get("best_of") not in (None, 1):
         raise InvalidRequest(
-            "'model' is required and must be a non-empty string",
-            param="model",
-            code="invalid_type" if "model" in body else "missing_field",
+            "the mock model answers with exactly one choice ('best_of' must be 1)",
+            param="best_of",
+            code="unsupported_value",
         )
-    messages = body.get("messages")
-    if not isinstance(messages, list) or not messages:
-        raise InvalidRequest(
-            "'messages' must be a non-empty list of messages",
-            param="messages",
-            code="invalid_type" if "messages" in body else "missing_field",
-        )
-    for i, message in enumerate(messages):
-        if not isinstance(message, dict):
-            raise InvalidRequest(f"messages[{i}] must be an object", param=f"messages[{i}]", code="invalid_type")
-        role = message.get("role")
-        if role not in ROLES:
-            raise InvalidRequest(
-                f"messages[{i}].role must be one of {sorted(ROLES)}, got {role!r}",
-                param=f"messages[{i}].role",
-                code="invalid_value",
-            )
-        content = message.get("content")
-        if not (content is None or isinstance(content, (str, list))):
-            raise InvalidRequest(
-                f"messages[{i}].content must be a string or a list of parts",
-                param=f"messages[{i}].content",
-                code="invalid_type",
-            )
-    stream = body.get("stream", False)
-    if not isinstance(stream, bool):
-        raise InvalidRequest("'stream' must be a boolean", param="stream", code="invalid_type")
-    for name in ("temperature", "top_p", "presence_penalty", "frequency_penalty"):
-        value = body.get(name)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
-            raise InvalidRequest(f"'{name}' must be a number", param=name, code="invalid_type")
-    max_tokens = body.get("max_completion_tokens", body.get("max_tokens"))
-    if max_tokens is not None and (isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1):
-        raise InvalidRequest("'max_tokens' must be a positive integer", param="max_tokens", code="invalid_type")
-    n = body.get("n", 1)
-    if n != 1:
-        raise InvalidRequest(
-            "the mock model answers with exactly one choice ('n' must be 1)", param="n", code="unsupported_value"
-        )
-    options = body.get("stream_options") or {}
-    if not isinstance(options, dict):
-        raise InvalidRequest("'stream_options' must be an object", param="stream_options", code="invalid_type")
+    usage = validation.include_usage(body)
     name, suffix = split_model_suffix(model)
-    return ChatRequest(name, messages, stream, bool(options.get("include_usage")), max_tokens, suffix)
+    limit = DEFAULT_MAX_TOKENS if max_tokens is None else max_tokens
+    return CompletionRequest(name, prompts, stream, usage, limit, echo, suffix)
 
 
-@dataclass(frozen=True)
-class Answer:
-    """Everything about an answer that does not depend on the clock or the fault plan."""
-
-    id: str
-    text: str
-    prompt_tokens: int
-    completion_tokens: int
-    finish_reason: str
-
-
-class AnswerCache:
-    """Answers keyed by request content: the same request is answered the same way, and cheaply."""
-
-    def __init__(self, size: int = 2048) -> None:
-        self.size = size
-        self._items: OrderedDict[tuple, Answer] = OrderedDict()
-
-    def get(self, key: tuple) -> Answer | None:
-        answer = self._items.get(key)
-        if answer is not None:
-            self._items.move_to_end(key)
-        return answer
-
-    def put(self, key: tuple, answer: Answer) -> None:
-        self._items[key] = answer
-        if len(self._items) > self.size:
-            self._items.popitem(last=False)
-
-
-def _last_user_text(messages: list[dict[str, Any]]) -> str:
-    for message in reversed(messages):
-        if message.get("role") == "user":
-            return tokens._content_text(message.get("content"))
-    return ""
-
-
-def compute_answer(request: web.Request, chat: ChatRequest, plan: Plan) -> Answer:
-    cache = request.app[ANSWERS]
-    key_material = json.dumps(
-        [chat.model, chat.messages, chat.max_tokens, plan.response_tokens], sort_keys=True, separators=(",", ":")
+def _answer(answerer: Answerer, req: CompletionRequest, prompt: Prompt, response_tokens: int | None) -> Answer:
+    return answerer.answer(
+        material=["completions", prompt.text],
+        model=req.model,
+        question=lambda: prompt.text,
+        prompt_tokens=lambda: prompt.token_count,
+        max_tokens=req.max_tokens,
+        response_tokens=response_tokens,
     )
-    key = (key_material,)
-    answer = cache.get(key)
-    if answer is None:
-        if plan.response_tokens:
-            text = tokens.text_of_length(plan.response_tokens)
-        else:
-            text = request.app[KNOWLEDGE].answer(_last_user_text(chat.messages), chat.model)
-        finish = "stop"
-        if chat.max_tokens is not None and tokens.count(text) > chat.max_tokens:
-            text, finish = tokens.truncate_to_tokens(text, chat.max_tokens), "length"
-        digest = hashlib.sha256(key_material.encode()).hexdigest()[:24]
-        answer = Answer(
-            f"chatcmpl-mock{digest}", text, tokens.count_chat_prompt(chat.messages), tokens.count(text), finish
-        )
-        cache.put(key, answer)
-    return answer
 
 
-def _usage(answer: Answer) -> dict[str, int]:
-    return {
-        "prompt_tokens": answer.prompt_tokens,
-        "completion_tokens": answer.completion_tokens,
-        "total_tokens": answer.prompt_tokens + answer.completion_tokens,
-    }
+def usage_of(answers: list[Answer]) -> dict[str, int]:
+    prompt = sum(a.prompt_tokens for a in answers)
+    completion = sum(a.completion_tokens for a in answers)
+    return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
 
 
-async def _sleep_ms(ms: float) -> None:
-    if ms > 0:
-        await asyncio.sleep(ms / 1000)
-
-
-def raise_status_fault(plan: Plan) -> None:
-    """Faults that are an HTTP error response, in OpenAI's error shape."""
-    if plan.fault == "status":
-        status = plan.status
-        code = {500: "internal_error", 502: "bad_gateway", 503: "service_unavailable", 504: "gateway_timeout"}.get(
-            status, f"http_{status}"
-        )
-        raise InjectedFault(f"mock model injected fault: HTTP {status}", status=status, code=code)
-    if plan.fault == "rate_limit":
-        err = InjectedFault(
-            "mock model injected fault: rate limit reached, retry later",
-            status=429,
-            code="rate_limit_exceeded",
-            headers={"Retry-After": f"{plan.retry_after:g}"},
-        )
-        err.type = "rate_limit_error"
-        raise err
-    if plan.fault == "context_length":
-        err = InvalidRequest(
-            "This model's maximum context length is 16385 tokens (mock model injected fault).",
-            param="messages",
-            code="context_length_exceeded",
-        )
-        raise err
-
-
-async def chat_completions(request: web.Request) -> web.StreamResponse:
-    chat = parse_chat_request(await request.read())
-    faults = request.app[FAULTS]
-    plan = faults.plan(request.headers, chat.suffix)
-    metrics = request.app[METRICS]
-    if plan.fault:
-        metrics.faults.labels(plan.fault).inc()
-    headers = {"X-Mock-Attempt": str(plan.attempt)}
-    if plan.fault == "reset":
-        # No response at all: the caller sees its connection reset.
-        request.transport.abort()
-        raise asyncio.CancelledError
-    if plan.fault == "stall_headers":
-        await _sleep_ms(plan.stall_ms)
-    try:
-        raise_status_fault(plan)
-    except MockError as exc:
-        exc.headers.update(headers)
-        raise
-    answer = compute_answer(request, chat, plan)
-    metrics.count_tokens(answer.prompt_tokens, answer.completion_tokens)
-    if chat.stream:
-        return await _stream(request, chat, answer, plan, headers)
-    if plan.fault in STREAM_ONLY:
-        pass  # stream-only faults leave a non-streaming answer untouched
-    await _sleep_ms(plan.ttft_ms + faults.jitter(plan))
-    body = {
-        "id": answer.id,
-        "object": "chat.completion",
-        "created": int(time.time()),
-        "model": chat.model,
-        "system_fingerprint": "fp_mock",
-        "choices": [
-            {
-                "index": 0,
-                "message": {"role": "assistant", "content": answer.text, "refusal": None},
-                "logprobs": None,
-                "finish_reason": answer.finish_reason,
-            }
-        ],
-        "usage": _usage(answer),
-    }
-    payload = json.dumps(body).encode()
-    if plan.fault == "cut":
-        # Promise the whole body, send half, hang up.
-        response = web.StreamResponse(headers={**headers, "Content-Type": "application/json"})
-        response.content_length = len(payload)
-        await response.prepare(request)
-        await response.write(payload[: len(payload) // 2])
-        request.transport.close()
-        raise asyncio.CancelledError
-    return web.Response(body=payload, content_type="application/json", headers=headers)
-
-
-def _event(obj: Any) -> bytes:
-    return b"data: " + json.dumps(obj, separators=(",", ":")).encode() + b"\n\n"
-
-
-async def _stream(
-    request: web.Request, chat: ChatRequest, answer: Answer, plan: Plan, headers: dict[str, str]
-) -> web.StreamResponse:
-    faults = request.app[FAULTS]
-    response = web.StreamResponse(headers={**headers, "Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
-    await response.prepare(request)
+async def completions(request: web.Request) -> web.StreamResponse:
+    req = parse_completion_request(await request.read())
+    plan = await delivery.begin(request, req.suffix, "prompt")
+    answers = [_answer(request.app[ANSWERS], req, prompt, plan.response_tokens) for prompt in req.prompts]
+    usage = usage_of(answers)
+    request.app[METRICS].count_tokens(usage["prompt_tokens"], usage["completion_tokens"])
+    completion_id = "cmpl-mock" + digest_of([a.digest for a in answers] + [req.echo])[:24]
     created = int(time.time())
-    usage_null = {"usage": None} if chat.include_usage else {}
 
-    def chunk(delta: dict, finish: str | None = None) -> bytes:
-        return _event(
-            {
-                "id": answer.id,
-                "object": "chat.completion.chunk",
-                "created": created,
-                "model": chat.model,
-                "system_fingerprint": "fp_mock",
-                "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
-                **usage_null,
-            }
-        )
+    def envelope(choices: list[dict[str, Any]]) -> dict[str, Any]:
+        return {
+            "id": completion_id,
+            "object": "text_completion",
+            "created": created,
+            "model": req.model,
+            "system_fingerprint": "fp_mock",
+            "choices": choices,
+        }
 
-    await _sleep_ms(plan.ttft_ms + faults.jitter(plan))
-    if plan.fault == "cut" and plan.fault_after == 0:
-        request.transport.close()  # headers sent, then nothing: cut before the first event
-        raise asyncio.CancelledError
-    await response.write(chunk({"role": "assistant", "content": "", "refusal": None}))
-    for sent, piece in enumerate(tokens.split_tokens(answer.text, plan.tokens_per_chunk)):
-        if sent and plan.token_delay_ms:
-            await _sleep_ms(plan.token_delay_ms + faults.jitter(plan))
-        if sent == plan.fault_after:
-            if plan.fault == "cut":
-                request.transport.close()
-                raise asyncio.CancelledError
-            if plan.fault == "stall_stream":
-                await _sleep_ms(plan.stall_ms)
-            if plan.fault == "malformed":
-                await response.write(b'data: {"id": "' + answer.id.encode() + b'", "choices": [{not json\n\n')
-        await response.write(chunk({"content": piece}))
-    await response.write(chunk({}, answer.finish_reason))
-    if chat.include_usage:
-        await response.write(
-            _event(
-                {
-                    "id": answer.id,
-                    "object": "chat.completion.chunk",
-                    "created": created,
-                    "model": chat.model,
-                    "system_fingerprint": "fp_mock",
-                    "choices": [],
-                    "usage": _usage(answer),
-                }
-            )
-        )
+    def choice(index: int, text: str, finish: str | None) -> dict[str, Any]:
+        return {"text": text, "index": index, "logprobs": None, "finish_reason": finish}
+
+    if not req.stream:
+        choices = [
+            choice(i, (p.text if req.echo else "") + a.text, a.finish_reason)
+            for i, (p, a) in enumerate(zip(req.prompts, answers, strict=True))
+        ]
+        body = envelope(choices)
+        return await delivery.send_json(request, plan, {**body, "usage": usage})
+
+    malformed = b'data: {"id": "' + completion_id.encode() + b'", "choices": [{not json\n\n'
+    stream = delivery.EventStream(request, plan, malformed)
+    await stream.open()
+    for index, (prompt, answer) in enumerate(zip(req.prompts, answers, strict=True)):
+        if req.echo:
+            await stream.send(delivery.sse(envelope([choice(index, prompt.text, None)])))
+        for piece in tokens.split_tokens(answer.text, plan.tokens_per_chunk):
+            await stream.send_content(delivery.sse(envelope([choice(index, piece, None)])))
+        await stream.send(delivery.sse(envelope([choice(index, "", answer.finish_reason)])))
+    if req.include_usage:
+        await stream.send(delivery.sse({**envelope([]), "usage": usage}))
     if plan.fault != "no_done":
-        await response.write(b"data: [DONE]\n\n")
-    await response.write_eof()
-    return response
+        await stream.send(b"data: [DONE]\n\n")
+    return await stream.close()

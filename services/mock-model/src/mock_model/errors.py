@@ -1,11 +1,19 @@
-"""One error hierarchy for the mock, rendered as OpenAI error objects by one middleware."""
+"""One error hierarchy for the mock, rendered as OpenAI error objects by one middleware.
+
+MockError (500 server_error)
+├── InvalidRequest (400 invalid_request_error; status may be 404/405/413 for the URL's faults)
+├── NotFound       (404 invalid_request_error, code not_found)
+└── InjectedFault  (the status, type and code a fault plan asked for)
+"""
 
 from __future__ import annotations
 
 import json
 import logging
+from typing import Any
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 log = logging.getLogger("mock_model")
 
@@ -22,6 +30,7 @@ class MockError(Exception):
         param: str | None = None,
         code: str | None = None,
         status: int | None = None,
+        type: str | None = None,
         headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(message)
@@ -31,9 +40,11 @@ class MockError(Exception):
             self.code = code
         if status is not None:
             self.status = status
+        if type is not None:
+            self.type = type
         self.headers = headers or {}
 
-    def body(self) -> dict:
+    def body(self) -> dict[str, Any]:
         return {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code}}
 
 
@@ -49,7 +60,7 @@ class NotFound(MockError):
 
 
 class InjectedFault(MockError):
-    """A fault the caller asked for; its status and code come from the fault plan."""
+    """A fault the caller asked for; its status, type and code come from the fault plan."""
 
 
 def error_response(exc: MockError) -> web.Response:
@@ -58,8 +69,19 @@ def error_response(exc: MockError) -> web.Response:
     )
 
 
+def _http_error(request: web.Request, exc: web.HTTPException) -> MockError:
+    if exc.status == 404:
+        # OpenAI's own words for a path it does not serve.
+        return InvalidRequest(f"Invalid URL ({request.method} {request.path})", status=404, code="not_found")
+    message = f"{request.method} {request.path}: {exc.reason}"
+    code = exc.reason.lower().replace(" ", "_")
+    if exc.status >= 500:
+        return MockError(message, status=exc.status, code=code)
+    return InvalidRequest(message, status=exc.status, code=code)
+
+
 @web.middleware
-async def error_middleware(request: web.Request, handler):
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)
     except MockError as exc:
@@ -67,14 +89,8 @@ async def error_middleware(request: web.Request, handler):
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
-        kind = "invalid_request_error" if exc.status < 500 else "server_error"
-        message = f"{request.method} {request.path}: {exc.reason}"
-        return error_response(
-            MockError(message, status=exc.status, code=exc.reason.lower().replace(" ", "_"))
-            if kind == "server_error"
-            else InvalidRequest(message, status=exc.status, code=exc.reason.lower().replace(" ", "_"))
-        )
-    except (ConnectionResetError, OSError):
+        return error_response(_http_error(request, exc))
+    except OSError:  # the client went away (ConnectionResetError is one): nothing to answer
         raise
     except Exception:
         log.exception("unexpected error on %s %s", request.method, request.path)

@@ -15,6 +15,7 @@ cannot set headers).
 
 from __future__ import annotations
 
+import math
 import random
 from collections import Counter
 from collections.abc import Mapping
@@ -44,17 +45,38 @@ class Plan:
     attempt: int = 1
 
 
-def _number(headers: Mapping[str, str], name: str, kind, default, low=0):
+def _number(headers: Mapping[str, str], name: str, low: float) -> float | None:
     raw = headers.get(name)
     if raw is None:
-        return default
+        return None
     try:
-        value = kind(raw)
+        value = float(raw)
+        if not math.isfinite(value):
+            raise ValueError(raw)
     except ValueError:
         raise InvalidRequest(f"header {name}: {raw!r} is not a number", param=name, code="invalid_header") from None
     if value < low:
-        raise InvalidRequest(f"header {name}: must be at least {low}", param=name, code="invalid_header")
+        raise InvalidRequest(f"header {name}: must be at least {low:g}", param=name, code="invalid_header")
     return value
+
+
+def _float(headers: Mapping[str, str], name: str, default: float, low: float = 0) -> float:
+    value = _number(headers, name, low)
+    return default if value is None else value
+
+
+def _int(headers: Mapping[str, str], name: str, default: int, low: int = 0) -> int:
+    value = _optional_int(headers, name, low)
+    return default if value is None else value
+
+
+def _optional_int(headers: Mapping[str, str], name: str, low: int = 0) -> int | None:
+    value = _number(headers, name, low)
+    if value is None:
+        return None
+    if not value.is_integer():
+        raise InvalidRequest(f"header {name}: must be a whole number", param=name, code="invalid_header")
+    return int(value)
 
 
 class FaultState:
@@ -70,19 +92,19 @@ class FaultState:
 
     def plan(self, headers: Mapping[str, str], model_suffix: dict[str, str]) -> Plan:
         s = self.settings
-        merged = {**{f"X-Mock-{k.replace('_', '-')}": v for k, v in model_suffix.items()}}
+        merged = {f"X-Mock-{k.replace('_', '-')}": v for k, v in model_suffix.items()}
         merged.update({k: v for k, v in headers.items() if k.lower().startswith("x-mock-")})
         h = {k.lower(): v for k, v in merged.items()}
         plan = Plan(
-            ttft_ms=_number(h, "x-mock-ttft-ms", float, s.ttft_ms),
-            token_delay_ms=_number(h, "x-mock-token-delay-ms", float, s.token_delay_ms),
-            tokens_per_chunk=_number(h, "x-mock-tokens-per-chunk", int, s.tokens_per_chunk, low=1),
-            jitter_ms=_number(h, "x-mock-jitter-ms", float, s.jitter_ms),
-            response_tokens=_number(h, "x-mock-response-tokens", int, None, low=1),
-            status=_number(h, "x-mock-status", int, 500, low=100),
-            retry_after=_number(h, "x-mock-retry-after", float, 1.0),
-            stall_ms=_number(h, "x-mock-stall-ms", float, 30000.0),
-            fault_after=_number(h, "x-mock-fault-after", int, 1),
+            ttft_ms=_float(h, "x-mock-ttft-ms", s.ttft_ms),
+            token_delay_ms=_float(h, "x-mock-token-delay-ms", s.token_delay_ms),
+            tokens_per_chunk=_int(h, "x-mock-tokens-per-chunk", s.tokens_per_chunk, low=1),
+            jitter_ms=_float(h, "x-mock-jitter-ms", s.jitter_ms),
+            response_tokens=_optional_int(h, "x-mock-response-tokens", low=1),
+            status=_int(h, "x-mock-status", 500, low=100),
+            retry_after=_float(h, "x-mock-retry-after", 1.0),
+            stall_ms=_float(h, "x-mock-stall-ms", 30000.0),
+            fault_after=_int(h, "x-mock-fault-after", 1),
         )
         fault = h.get("x-mock-fault", "").strip()
         if fault and fault not in FAULT_KINDS:
@@ -92,7 +114,7 @@ class FaultState:
                 code="invalid_header",
             )
         key = h.get("x-mock-fault-key")
-        fail_times = _number(h, "x-mock-fail-times", int, None)
+        fail_times = _optional_int(h, "x-mock-fail-times")
         if key:
             self.attempts[key] += 1
             plan = replace(plan, attempt=self.attempts[key])
@@ -118,7 +140,7 @@ def split_model_suffix(model: str) -> tuple[str, dict[str, str]]:
     if "@" not in model:
         return model, {}
     name, _, spec = model.partition("@")
-    options = {}
+    options: dict[str, str] = {}
     for part in spec.split(","):
         k, sep, v = part.partition("=")
         if sep and k.strip():

@@ -8,6 +8,7 @@ import re
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 _WORD = re.compile(r"[a-z0-9]+")
 MATCH_THRESHOLD = 0.6  # below this the question is not "close to" any known one
@@ -33,7 +34,7 @@ class Entry:
 
 
 class KnowledgeBase:
-    def __init__(self, pack: dict) -> None:
+    def __init__(self, pack: dict[str, Any]) -> None:
         self.pack = pack
         self.sample_questions: list[str] = list(pack.get("sample_questions", []))
         self.entries = [

@@ -8,19 +8,21 @@ form `{"model_name": ..., "prompt": ...}`. Answer: `{"model_name", "response": {
 
 from __future__ import annotations
 
-import json
+from typing import Any
 
 from aiohttp import web
 
+from . import validation
 from .errors import InvalidRequest
-from .keys import KNOWLEDGE
+from .state import KNOWLEDGE
 
 DEFAULT_MODEL = "mock-gpt-model-0701"
 
 
-def _question(body: dict, samples: list[str]) -> str:
-    if isinstance(body.get("prompt"), str):
-        return body["prompt"]
+def _question(body: dict[str, Any], samples: list[str]) -> str:
+    prompt = body.get("prompt")
+    if isinstance(prompt, str):
+        return prompt
     inference = body.get("inference")
     if not isinstance(inference, dict):
         raise InvalidRequest("'inference' must be an object (or send 'prompt')", param="inference")
@@ -57,15 +59,11 @@ def _question(body: dict, samples: list[str]) -> str:
 
 
 async def send_inference(request: web.Request) -> web.Response:
-    try:
-        body = json.loads(await request.read())
-    except ValueError as exc:
-        raise InvalidRequest(f"the request body is not valid JSON: {exc}", code="invalid_json") from None
-    if not isinstance(body, dict):
-        raise InvalidRequest("the request body must be a JSON object", code="invalid_body")
+    body = validation.json_object(await request.read())
     model = body.get("model_name")
-    if model is None and isinstance(body.get("model"), dict):
-        model = body["model"].get("model_name")
+    nested = body.get("model")
+    if model is None and isinstance(nested, dict):
+        model = nested.get("model_name")
     model = model or DEFAULT_MODEL
     if not isinstance(model, str):
         raise InvalidRequest("'model.model_name' must be a string", param="model.model_name")

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import os
-from dataclasses import dataclass, fields
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
+from typing import Any
 
 ENV_PREFIX = "MOCK_MODEL_"
 
@@ -28,31 +30,47 @@ class MockSettings:
     log_level: str = "INFO"
 
 
-def _convert(name: str, raw: str, current):
+TRUE, FALSE = frozenset({"1", "true", "yes", "on"}), frozenset({"0", "false", "no", "off", ""})
+
+
+def _convert(name: str, raw: str, current: object) -> Any:
+    """The env value as the setting's type; a value that is not one is refused, naming the variable."""
+    variable = ENV_PREFIX + name.upper()
     if name == "models":
         return tuple(m.strip() for m in raw.split(",") if m.strip())
     if name == "knowledge":
         return Path(raw) if raw else None
-    if name == "access_log":
-        return raw.strip().lower() in {"1", "true", "yes", "on"}
-    kind = type(current) if current is not None else str
-    return kind(raw)
+    if isinstance(current, bool):
+        word = raw.strip().lower()
+        if word not in TRUE | FALSE:
+            raise ValueError(f"{variable}={raw!r}: expected true or false")
+        return word in TRUE
+    if isinstance(current, (int, float)):
+        try:
+            return type(current)(raw)
+        except ValueError:
+            kind = "a whole number" if isinstance(current, int) else "a number"
+            raise ValueError(f"{variable}={raw!r}: expected {kind}") from None
+    return raw
 
 
-def from_env(environ: dict[str, str] | None = None, base: MockSettings | None = None) -> MockSettings:
+def from_env(environ: Mapping[str, str] | None = None, base: MockSettings | None = None) -> MockSettings:
     environ = os.environ if environ is None else environ
     base = base or MockSettings()
-    values = {}
+    values: dict[str, Any] = {}
     for f in fields(MockSettings):
         raw = environ.get(ENV_PREFIX + f.name.upper())
         if raw is not None:
             values[f.name] = _convert(f.name, raw, getattr(base, f.name))
-    return MockSettings(**{**base.__dict__, **values})
+    return replace(base, **values)
 
 
-def parse_args(argv: list[str] | None = None, environ: dict[str, str] | None = None) -> MockSettings:
-    env_settings = from_env(environ)
+def parse_args(argv: list[str] | None = None, environ: Mapping[str, str] | None = None) -> MockSettings:
     p = argparse.ArgumentParser(prog="mock-model", description="OpenAI-compatible mock model service")
+    try:
+        env_settings = from_env(environ)
+    except ValueError as exc:
+        p.error(str(exc))
     p.add_argument("--host", default=env_settings.host)
     p.add_argument("--port", type=int, default=env_settings.port)
     p.add_argument("--models", default=",".join(env_settings.models), help="comma-separated names for /v1/models")

