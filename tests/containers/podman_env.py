@@ -1,10 +1,12 @@
 """Podman for the container and compose suites: find and configure it, build the images once,
 run containers with unique names, and clean up.
 
-Where podman is missing or broken the suites skip with the reason, unless
-LLM_PROXY_REQUIRE_CONTAINERS=1 (set by .ci/run), where that is a failure. The podman settings come
-from the environment, or from $LLM_PROXY_CI_DIR/podman.env (default /var/lib/llm-proxy-ci), which
-scripts/ci/setup-podman.sh writes.
+Both suites call `detect_podman()`: where podman is missing or broken, or no base image to build
+from is here or can be pulled, they skip with the reason, unless LLM_PROXY_REQUIRE_CONTAINERS=1
+(set by .ci/run), where that is a failure. The podman settings come from the environment, or from
+$LLM_PROXY_CI_DIR/podman.env (default /var/lib/llm-proxy-ci), which scripts/ci/setup-podman.sh
+writes. The base image is LLM_PROXY_BASE_IMAGE when set; else the one setup-podman.sh builds
+locally (no registry needed) when it exists; else the Dockerfiles' own python:3.11-slim.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import socket
 import subprocess
 import time
 import uuid
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,7 +28,10 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 CI_DIR = Path(os.environ.get("LLM_PROXY_CI_DIR", "/var/lib/llm-proxy-ci"))
 BUILD_TIMEOUT = 1200  # seconds per image: a cold build on 2 cores downloads and installs wheels
+PULL_TIMEOUT = 300  # seconds to pull the base image where none is here
 SETUP_HINT = "run scripts/ci/setup-podman.sh as root (.ci/run does) to enable"
+DOCKERFILE_BASE_IMAGE = "python:3.11-slim"  # the Dockerfiles' default BASE_IMAGE
+LOCAL_BASE_IMAGE = "localhost/pybase:bookworm"  # what setup-podman.sh builds without a registry
 
 
 def required() -> bool:
@@ -85,18 +91,48 @@ class Podman:
         return (proc.stdout + proc.stderr)[-4000:]
 
 
+RunPodman = Callable[[list[str], float], subprocess.CompletedProcess]
+
+
+def run_podman(env: Mapping[str, str]) -> RunPodman:
+    def run(args: list[str], timeout: float) -> subprocess.CompletedProcess:
+        try:
+            return subprocess.run(["podman", *args], env=env, capture_output=True, text=True, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return subprocess.CompletedProcess(args, 124, "", f"podman {args[0]}: no answer within {timeout:g} s")
+
+    return run
+
+
+def find_base_image(env: Mapping[str, str], run: RunPodman, installed: bool) -> tuple[str | None, str]:
+    """The base image both suites build from, or None and the reason there is none."""
+    if not installed:
+        return None, "podman is not installed"
+    info = run(["info", "--format", "{{.Host.OCIRuntime.Name}}"], 60)
+    if info.returncode != 0:
+        return None, f"`podman info` fails: {info.stderr.strip()[-500:]}"
+    explicit = env.get("LLM_PROXY_BASE_IMAGE")
+    candidates = [explicit] if explicit else [LOCAL_BASE_IMAGE, DOCKERFILE_BASE_IMAGE]
+    for image in candidates:
+        if run(["image", "exists", image], 60).returncode == 0:
+            return image, ""
+    wanted = candidates[-1]
+    if wanted.startswith("localhost/"):
+        return None, f"the local base image {wanted} does not exist"
+    pull = run(["pull", "--quiet", wanted], PULL_TIMEOUT)
+    if pull.returncode != 0:
+        return None, (
+            f"no base image to build from: {' nor '.join(candidates)} is here, "
+            f"and pulling {wanted} fails: {pull.stderr.strip()[-500:]}"
+        )
+    return wanted, ""
+
+
 def detect_podman() -> Podman:
-    if shutil.which("podman") is None:
-        unavailable("podman is not installed")
     env = podman_environ()
-    proc = subprocess.run(
-        ["podman", "info", "--format", "{{.Host.OCIRuntime.Name}}"], env=env, capture_output=True, text=True, timeout=60
-    )
-    if proc.returncode != 0:
-        unavailable(f"`podman info` fails: {proc.stderr.strip()[-500:]}")
-    base = env.get("LLM_PROXY_BASE_IMAGE", "python:3.11-slim")
-    if base.startswith("localhost/") and subprocess.run(["podman", "image", "exists", base], env=env).returncode:
-        unavailable(f"the local base image {base} does not exist")
+    base, reason = find_base_image(env, run_podman(env), installed=shutil.which("podman") is not None)
+    if base is None:
+        unavailable(reason)
     return Podman(env=env, base_image=base)
 
 
