@@ -15,7 +15,7 @@ import yaml
 from .conftest import ENVIRONMENTS, ROOT, load_values, render
 
 CHECKOV = ROOT / ".venv-checkov" / "bin" / "checkov"
-ALL_ON = {"metrics": {"serviceMonitor": {"enabled": True}, "dashboard": {"enabled": True}}}
+ALL_ON = {"metrics": {"serviceMonitor": {"enabled": True, "force": True}, "dashboard": {"enabled": True}}}
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,7 @@ from .conftest import documents, render
 SCHEMA = json.loads((Path(__file__).parent / "schemas" / "servicemonitor.schema.json").read_text())
 ALL_ON = {
     "metrics": {
-        "serviceMonitor": {"enabled": True, "labels": {"release": "kube-prometheus-stack"}},
+        "serviceMonitor": {"enabled": True, "force": True, "labels": {"release": "kube-prometheus-stack"}},
         "dashboard": {"enabled": True},
     }
 }

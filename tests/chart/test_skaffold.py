@@ -15,7 +15,11 @@ from .conftest import CHART, ROOT, documents
 
 SKAFFOLD = ROOT / "skaffold.yaml"
 SUBSET_SCHEMA = Path(__file__).with_name("skaffold-subset.schema.json")
-OFFICIAL_SCHEMAS = ROOT.parent / "shared" / "skaffold-schemas"
+# shared/ lies beside the clone (CI) or above a worktree of it.
+OFFICIAL_SCHEMAS = next(
+    (p / "shared" / "skaffold-schemas" for p in ROOT.parents if (p / "shared" / "skaffold-schemas").is_dir()),
+    ROOT.parent / "shared" / "skaffold-schemas",
+)
 TEMPLATE_VAR = re.compile(r"\{\{\s*\.IMAGE_(REPO|TAG|DIGEST)_(\w+)\s*\}\}")
 
 
@@ -91,9 +95,7 @@ def test_image_templates_name_built_artifacts_and_land_in_the_rendered_chart(con
     for name, build, deploy in variants(config):
         artifacts = {sanitized(a["image"]): a["image"] for a in build["artifacts"]}
         for release in deploy["helm"]["releases"]:
-            values: dict = {}
-            for values_file in release.get("valuesFiles", []):
-                values = hp_merge(values, yaml.safe_load((ROOT / values_file).read_text()) or {})
+            values = release_values(release)
             expected = {}
             for key, template in release["setValueTemplates"].items():
                 names = {m.group(2) for m in TEMPLATE_VAR.finditer(template)}
@@ -130,18 +132,103 @@ def hp_merge(base: dict, override: dict) -> dict:
     return out
 
 
-def test_port_forward_targets_the_rendered_proxy_service(config):
+def release_values(release: dict) -> dict:
+    values: dict = {}
+    for values_file in release.get("valuesFiles", []):
+        values = hp_merge(values, yaml.safe_load((ROOT / values_file).read_text()) or {})
+    for key, value in release.get("setValues", {}).items():
+        set_path(values, key, value)
+    return values
+
+
+def test_port_forward_targets_the_rendered_proxy_service_of_each_variant(config):
     import helm_python as hp
 
-    release = config["deploy"]["helm"]["releases"][0]
-    rendered = hp.Chart.load(str(CHART)).render(
-        {}, name=release["name"], namespace=release["namespace"], is_install=True
-    )
-    services = {d["metadata"]["name"]: d for d in documents(rendered) if d["kind"] == "Service"}
-    forwards = config["portForward"]
-    assert any(f["localPort"] == 8000 for f in forwards)
-    for forward in forwards:
-        assert forward["resourceType"].lower() == "service"
-        assert forward["namespace"] == release["namespace"]
-        service = services[forward["resourceName"]]
-        assert forward["port"] in {p["port"] for p in service["spec"]["ports"]}
+    for name, _, deploy in variants(config):
+        profile = next((p for p in config.get("profiles", []) if p["name"] == name), {})
+        forwards = profile.get("portForward", config["portForward"])
+        release = deploy["helm"]["releases"][0]
+        rendered = hp.Chart.load(str(CHART)).render(
+            release_values(release), name=release["name"], namespace=release["namespace"], is_install=True
+        )
+        services = {d["metadata"]["name"]: d for d in documents(rendered) if d["kind"] == "Service"}
+        assert any(f["localPort"] == 8000 for f in forwards), name
+        for forward in forwards:
+            assert forward["resourceType"].lower() == "service"
+            assert forward["namespace"] == release["namespace"], name
+            service = services.get(forward["resourceName"])
+            assert service, f"{name}: forwards {forward['resourceName']}, which the release does not render"
+            assert forward["port"] in {p["port"] for p in service["spec"]["ports"]}
+
+
+def profile(config, name):
+    return next(p for p in config["profiles"] if p["name"] == name)
+
+
+def test_the_minikube_profile_uses_the_secret_setup_sh_makes_under_its_own_release(config):
+    """skaffold dev -p minikube and k8s/minikube/setup.sh: one way to make the keys Secret, and
+    releases apart (quitting `skaffold dev` uninstalls only its own)."""
+    helm = profile(config, "minikube")["deploy"]["helm"]
+    release = helm["releases"][0]
+    setup = (ROOT / "k8s" / "minikube" / "setup.sh").read_text()
+    setup_release = re.search(r"^RELEASE=\$\{RELEASE:-(\S+)\}", setup, re.M).group(1)
+    setup_namespace = re.search(r"^NAMESPACE=\$\{NAMESPACE:-(\S+)\}", setup, re.M).group(1)
+    assert (release["name"], release["namespace"]) != (setup_release, setup_namespace)
+    assert release["namespace"] != setup_namespace  # one Ingress host per cluster, one release per namespace
+    # The hook runs the same script as setup.sh, for the Secret the values name, in the release's namespace.
+    command = helm["hooks"]["before"][0]["host"]["command"]
+    assert "k8s/minikube/create-secret.sh" in command and (ROOT / "k8s/minikube/create-secret.sh").is_file()
+    assert "k8s/minikube/create-secret.sh" in setup
+    secret = release_values(release)["secrets"]["existingSecret"]
+    assert f"SECRET={secret}" in command and f"NAMESPACE={release['namespace']}" in command
+    assert f"SECRET={secret} k8s/minikube/create-secret.sh" in setup
+    # No Secret of the chart's own (which would hold empty keys).
+    rendered = documents(hp_render(release_values(release), release["name"], release["namespace"]))
+    assert not [d for d in rendered if d["kind"] == "Secret"]
+
+
+def hp_render(values, name, namespace):
+    import helm_python as hp
+
+    return hp.Chart.load(str(CHART)).render(values, name=name, namespace=namespace, is_install=True)
+
+
+def kube_version_floor() -> tuple[int, ...]:
+    constraint = yaml.safe_load((CHART / "Chart.yaml").read_text())["kubeVersion"]
+    match = re.fullmatch(r">=\s*(\d+)\.(\d+)\.(\d+)(-0)?", constraint)
+    assert match, f"update this test for the constraint {constraint!r}"
+    return tuple(int(x) for x in match.groups()[:3])
+
+
+def test_minikube_is_pinned_to_a_kubernetes_version_the_chart_accepts():
+    files = [ROOT / "k8s/minikube/setup.sh", ROOT / "docs/minikube.md"]
+    pinned = set()
+    for path in files:
+        text = path.read_text()
+        pinned |= set(re.findall(r"KUBERNETES_VERSION=v(\d+\.\d+\.\d+)", text))
+        pinned |= set(re.findall(r"--kubernetes-version[= ]v(\d+\.\d+\.\d+)", text))
+    assert pinned, "minikube start must pin --kubernetes-version"
+    assert len(pinned) == 1, f"setup.sh and docs/minikube.md pin different versions: {pinned}"
+    version = tuple(int(x) for x in next(iter(pinned)).split("."))
+    assert version >= kube_version_floor()
+    assert "--container-runtime=docker" in files[0].read_text()
+
+
+# skaffold's docs-v2/content/en/schemas/version-mappings/<version>-version.json
+SKAFFOLD_RELEASE_OF = {"skaffold/v4beta13": "2.15.0"}
+
+
+def test_the_skaffold_release_its_config_version_needs_is_stated(config):
+    needed = SKAFFOLD_RELEASE_OF[config["apiVersion"]]
+    assert f"skaffold >= {needed}" in SKAFFOLD.read_text()
+    assert f"skaffold >= {needed}" in (ROOT / "docs" / "minikube.md").read_text()
+
+
+def test_the_eks_profile_builds_amd64_and_checks_the_secret_first(config):
+    eks = profile(config, "eks")
+    assert eks["build"]["platforms"] == ["linux/amd64"]
+    assert "gitCommit" in eks["build"]["tagPolicy"]  # immutable tags: one per commit
+    release = eks["deploy"]["helm"]["releases"][0]
+    command = eks["deploy"]["helm"]["hooks"]["before"][0]["host"]["command"]
+    secret = release_values(release)["secrets"]["existingSecret"]
+    assert command[:2] == ["kubectl", "-n"] and command[2] == release["namespace"] and secret in command

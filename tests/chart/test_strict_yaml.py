@@ -9,7 +9,10 @@ from . import strict_yaml
 from .conftest import ENVIRONMENTS, load_values, render
 
 ALL_ON = {
-    "metrics": {"serviceMonitor": {"enabled": True}, "dashboard": {"enabled": True}},
+    "metrics": {
+        "serviceMonitor": {"enabled": True, "force": True, "labels": {"app.kubernetes.io/component": "x"}},
+        "dashboard": {"enabled": True},
+    },
     "proxy": {"podLabels": {"team": "ml", "app.kubernetes.io/name": "not-the-chart"}},
     "mock": {"podLabels": {"team": "ml"}},
 }

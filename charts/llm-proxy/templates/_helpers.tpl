@@ -46,11 +46,15 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 app.kubernetes.io/component: {{ index . 1 }}
 {{- end }}
 
-{{/* Pod template labels: (list $ "proxy" extraLabels). Built as one map, so no key can repeat (Go's
-yaml.v3, as in skaffold, kustomize and flux, refuses a repeated key); the chart's labels win over
-extra ones with the same key, since the selectors depend on them. */}}
-{{- define "llm-proxy.podLabels" -}}
-{{- $labels := fromYaml (include "llm-proxy.componentLabels" (list (index . 0) (index . 1))) }}
+{{/* Labels plus extra ones: (list $ "proxy" extraLabels), or (list $ "" extra) for no component.
+Built as one map, so no key can repeat (Go's yaml.v3, as in skaffold, kustomize and flux, refuses
+a repeated key); the chart's labels win over extra ones with the same key: selectors depend on them. */}}
+{{- define "llm-proxy.labelsWith" -}}
+{{- $root := index . 0 }}
+{{- $labels := fromYaml (include "llm-proxy.labels" $root) }}
+{{- with index . 1 }}
+{{- $_ := set $labels "app.kubernetes.io/component" . }}
+{{- end }}
 {{- toYaml (merge $labels (index . 2 | default dict)) }}
 {{- end }}
 
@@ -86,7 +90,12 @@ app.kubernetes.io/component: mock-model
 
 {{/* The in-cluster URL of the mock model service. */}}
 {{- define "llm-proxy.mockUrl" -}}
-{{- printf "http://%s.%s.svc.cluster.local:%v/v1" (include "llm-proxy.mockName" .) .Release.Namespace .Values.service.mockPort }}
+{{- printf "http://%s.%s.svc.%s:%v/v1" (include "llm-proxy.mockName" .) .Release.Namespace .Values.clusterDomain .Values.mock.service.port }}
+{{- end }}
+
+{{/* The ConfigMap holding routes.yaml: the chart's own, or proxy.existingRoutesConfigMap. */}}
+{{- define "llm-proxy.routesConfigMap" -}}
+{{- default (printf "%s-routes" (include "llm-proxy.fullname" .)) .Values.proxy.existingRoutesConfigMap }}
 {{- end }}
 
 {{/* The routing table: values.routes, plus the in-cluster mock backend when the mock is deployed. */}}

@@ -18,7 +18,7 @@ Nothing answered at **{url}**.
 
 - Running it locally? Start it with `make run` (proxy on port 8000).
 - In a cluster? Forward a port: `kubectl -n llm-proxy port-forward svc/llm-llm-proxy 8000:8000`
-- Through the ingress? Start `llm-tui --url http://llm-proxy.local` (the host from the chart's values).
+- Through the ingress? Start `llm-tui --url http://llm-proxy.test` (the host from the chart's values).
 - Another address? `llm-tui --url URL`, or set `LLM_PROXY_URL`.
 
 Press **r** to retry; llm-tui also retries by itself every few seconds.
