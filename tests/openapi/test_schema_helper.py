@@ -10,6 +10,8 @@ from openapi.extract_subset import ROOTS, SUBSET, closure
 DOCUMENT = json.loads(SUBSET.read_text(encoding="utf-8"))
 SCHEMAS = DOCUMENT["components"]["schemas"]
 
+pytestmark = pytest.mark.unit  # no server: part of the fast set
+
 
 def test_the_subset_records_its_source_and_holds_every_schema_its_roots_reach():
     source = DOCUMENT["info"]["x-source"]
