@@ -34,3 +34,19 @@ def test_out_of_range_knobs_stop_the_start_with_a_reason(capsys, argv, fragment)
         parse_args(argv, environ={})
     assert exit_.value.code == 2
     assert fragment in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "name, raw, fragment",
+    [
+        ("MOCK_MODEL_ACCESS_LOG", "maybe", "true or false"),
+        ("MOCK_MODEL_PORT", "eighty", "whole number"),
+        ("MOCK_MODEL_TTFT_MS", "soon", "number"),
+    ],
+)
+def test_bad_values_in_the_environment_stop_the_start_naming_the_variable(capsys, name, raw, fragment):
+    with pytest.raises(SystemExit) as exit_:
+        parse_args([], environ={name: raw})
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert name in err and fragment in err and repr(raw) in err

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sys
 
@@ -10,18 +11,22 @@ from aiohttp import web
 from .app import create_app
 from .settings import parse_args
 
+if sys.platform != "win32":  # uvloop installs everywhere but Windows (see pyproject.toml)
+    import uvloop
+
+
+def _event_loop() -> asyncio.AbstractEventLoop | None:
+    """uvloop where it is installed, else aiohttp's default loop."""
+    if sys.platform == "win32":
+        return None
+    return uvloop.new_event_loop()
+
 
 def main(argv: list[str] | None = None) -> int:
     settings = parse_args(argv)
     logging.basicConfig(
         level=settings.log_level.upper(), stream=sys.stdout, format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
-    try:
-        import uvloop
-
-        loop_factory = uvloop.new_event_loop
-    except ImportError:  # uvloop is optional: plain asyncio works, only slower
-        loop_factory = None
     app = create_app(settings)
     logging.getLogger("mock_model").info(
         "mock model listening on http://%s:%d (models: %s; latency ttft=%gms delay=%gms; fault=%s rate=%g)",
@@ -39,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
         port=settings.port,
         print=None,
         access_log=logging.getLogger("aiohttp.access") if settings.access_log else None,
-        loop=loop_factory() if loop_factory else None,
+        loop=_event_loop(),
         shutdown_timeout=5,
     )
     return 0

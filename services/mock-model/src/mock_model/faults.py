@@ -27,7 +27,6 @@ from .settings import MockSettings
 FAULT_KINDS = frozenset(
     {"status", "rate_limit", "context_length", "stall_headers", "stall_stream", "cut", "malformed", "no_done", "reset"}
 )
-STREAM_ONLY = frozenset({"stall_stream", "malformed", "no_done"})
 
 
 @dataclass(frozen=True)
