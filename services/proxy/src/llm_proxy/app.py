@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 from aiohttp import web
 
@@ -32,16 +31,12 @@ from .logs import Redactor, RequestLog
 from .metrics import ProxyMetrics
 from .observe import observe_middleware
 from .resilience import Breakers
-from .routing import RoutingTable, parse_routes
+from .routes_source import PACKAGED_ROUTES as PACKAGED_ROUTES  # where tests and tools have found it
+from .routes_source import RoutesSource
 from .settings import ProxySettings
 from .watcher import Reloadable
 
 log = logging.getLogger("llm_proxy")
-PACKAGED_ROUTES = Path(__file__).parent / "data" / "routes.yaml"
-
-
-def load_routes(path: Path | None) -> RoutingTable:
-    return parse_routes((path or PACKAGED_ROUTES).read_text(encoding="utf-8"))
 
 
 def _secrets(app: web.Application) -> list[str]:
@@ -51,7 +46,7 @@ def _secrets(app: web.Application) -> list[str]:
 async def _background(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     watched = [app[ROUTES], app[KNOWLEDGE], app[CLIENT_KEYS]]
-    tasks = [asyncio.create_task(w.watch(settings.reload_interval)) for w in watched if w.path is not None]
+    tasks = [asyncio.create_task(w.watch(settings.reload_interval)) for w in watched if w.has_files]
     yield
     for task in tasks:
         task.cancel()
@@ -81,17 +76,24 @@ def create_app(settings: ProxySettings | None = None) -> web.Application:
     app[SETTINGS] = settings
     metrics = app[METRICS] = ProxyMetrics()
 
+    secrets: set[str] = set()  # every backend key seen: a rotated-out key stays redacted too
+
     def on_reload(name: str, result: str) -> None:
         metrics.reloads.labels(name, result).inc()
         if name == "routes" and result == "success":
-            app[REDACTOR].update(_secrets(app))
+            secrets.update(_secrets(app))
+            app[REDACTOR].update(secrets)
 
-    app[ROUTES] = Reloadable("routes", settings.routes, load_routes, on_reload)
+    routes = RoutesSource(settings.routes, settings.routes_overlay)
+    app[ROUTES] = Reloadable(
+        "routes", settings.routes, routes.load, on_reload, watched=routes.watched, fallback=routes.load_base
+    )
+    secrets.update(_secrets(app))
     app[KNOWLEDGE] = Reloadable("knowledge", settings.knowledge, load_knowledge, on_reload)
     app[CLIENT_KEYS] = Reloadable(
         "client_keys", settings.api_keys_file, lambda path: load_client_keys(settings.api_keys, path), on_reload
     )
-    app[REDACTOR] = Redactor(_secrets(app))
+    app[REDACTOR] = Redactor(secrets)
     wanted = settings.log_requests and logging.getLevelName(settings.log_level.upper()) <= logging.INFO
     app[REQUEST_LOG] = RequestLog(settings.log_format) if wanted else None
     app[LIFECYCLE] = Lifecycle()

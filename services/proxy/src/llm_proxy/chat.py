@@ -113,6 +113,7 @@ async def list_models(request: web.Request) -> web.Response:
             "owned_by": r.backend,
             "group": r.group,
             "context": r.context,
+            "source": r.source,  # base | overlay: published fine-tunes live in the overlay
         }
         for r in table.routes.values()
         if client is None or client.allows(r.name)

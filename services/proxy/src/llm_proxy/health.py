@@ -16,7 +16,13 @@ async def readyz(request: web.Request) -> web.Response:
     if app[LIFECYCLE].draining:
         return web.json_response({"status": "draining"}, status=503)
     routes, knowledge = app[ROUTES], app[KNOWLEDGE]
-    body = {"status": "ready", "models": len(routes.current.routes), "knowledge_facts": knowledge.current.facts}
+    table = routes.current
+    body = {
+        "status": "ready",
+        "models": len(table.routes),
+        "overlay_models": sum(1 for r in table.routes.values() if r.source == "overlay"),
+        "knowledge_facts": knowledge.current.facts,
+    }
     if routes.last_error:
         body["routes_reload_error"] = routes.last_error
     if knowledge.last_error:

@@ -11,6 +11,9 @@ The table is YAML (ConfigMap key `routes.yaml`, the same file format locally):
 Strings may use `${VAR}` and `${VAR:-default}`; they are filled from the environment when the
 file is loaded. Every problem is reported with the key it is at, and a table is either valid as
 a whole or rejected as a whole.
+
+Overlays (`merge_routes`) hold only `models:` entries: a new name adds a model, an existing name
+replaces it. The merged table is validated as one, and an overlay's errors name its file.
 """
 
 from __future__ import annotations
@@ -76,12 +79,14 @@ class Route:
     context: str = "none"
     fallbacks: tuple[str, ...] = ()
     timeouts: Timeouts | None = None  # None: the backend's
+    source: str = "base"  # base | overlay: which file the entry came from
 
 
 @dataclass(frozen=True)
 class RoutingTable:
     backends: Mapping[str, BackendConfig]
     routes: Mapping[str, Route]  # by client-facing name, in file order
+    files: tuple[str, ...] = ()  # files read through the `VAR_FILE` convention (a change means a reload)
 
     def get(self, name: str) -> Route | None:
         return self.routes.get(name)
@@ -93,14 +98,17 @@ class RoutingTable:
         return route.timeouts or self.backends[route.backend].timeouts
 
 
-def _lookup(name: str, environ: Mapping[str, str]) -> str:
+def _lookup(name: str, environ: Mapping[str, str], reads: list[str] | None) -> str:
     """`VAR` from the environment, else the contents of the file named by `VAR_FILE` (the
-    convention for secrets mounted as files, which keeps keys out of the process environment)."""
+    convention for secrets mounted as files, which keeps keys out of the process environment).
+    Each file tried is added to `reads`, so a rotated key can be picked up."""
     value = environ.get(name)
     if value:
         return value
     path = environ.get(name + "_FILE")
     if path:
+        if reads is not None and path not in reads:
+            reads.append(path)
         try:
             with open(path, encoding="utf-8") as handle:
                 return handle.read().strip()
@@ -109,14 +117,14 @@ def _lookup(name: str, environ: Mapping[str, str]) -> str:
     return ""
 
 
-def interpolate(value: Any, environ: Mapping[str, str]) -> Any:
+def interpolate(value: Any, environ: Mapping[str, str], reads: list[str] | None = None) -> Any:
     """Fill `${VAR}` / `${VAR:-default}` in every string of a parsed YAML document."""
     if isinstance(value, str):
-        return _ENV.sub(lambda m: _lookup(m.group(1), environ) or (m.group(2) or ""), value)
+        return _ENV.sub(lambda m: _lookup(m.group(1), environ, reads) or (m.group(2) or ""), value)
     if isinstance(value, list):
-        return [interpolate(v, environ) for v in value]
+        return [interpolate(v, environ, reads) for v in value]
     if isinstance(value, dict):
-        return {k: interpolate(v, environ) for k, v in value.items()}
+        return {k: interpolate(v, environ, reads) for k, v in value.items()}
     return value
 
 
@@ -165,8 +173,7 @@ def _parse_backends(raw: Any) -> dict[str, BackendConfig]:
     return backends
 
 
-def _parse_route(i: int, spec: Any, backends: Mapping[str, BackendConfig]) -> Route:
-    where = f"models[{i}]"
+def _parse_route(where: str, spec: Any, backends: Mapping[str, BackendConfig], source: str) -> Route:
     if not isinstance(spec, Mapping):
         raise RoutingError(f"{where}: must be a mapping with name, group and backend")
     unknown = set(spec) - {"name", "group", "backend", "upstream_model", "context", "fallbacks", "timeouts"}
@@ -198,16 +205,17 @@ def _parse_route(i: int, spec: Any, backends: Mapping[str, BackendConfig]) -> Ro
         context=context,
         fallbacks=tuple(fallbacks),
         timeouts=timeouts,
+        source=source,
     )
 
 
-def _check_fallbacks(routes: Mapping[str, Route], order: Mapping[str, int]) -> None:
+def _check_fallbacks(routes: Mapping[str, Route], where: Mapping[str, str]) -> None:
     for route in routes.values():
         for target in route.fallbacks:
             if target not in routes:
-                raise RoutingError(f"models[{order[route.name]}].fallbacks: unknown model {target!r}")
+                raise RoutingError(f"{where[route.name]}.fallbacks: unknown model {target!r}")
             if target == route.name:
-                raise RoutingError(f"models[{order[route.name]}].fallbacks: {route.name!r} falls back to itself")
+                raise RoutingError(f"{where[route.name]}.fallbacks: {route.name!r} falls back to itself")
     # A cycle would let a request bounce between models forever.
     state: dict[str, int] = {}
 
@@ -216,7 +224,7 @@ def _check_fallbacks(routes: Mapping[str, Route], order: Mapping[str, int]) -> N
             return
         if state.get(name) == 1:
             cycle = " -> ".join([*path[path.index(name) :], name])
-            raise RoutingError(f"models[{order[path[0]]}].fallbacks: fallback cycle {cycle}")
+            raise RoutingError(f"{where[path[0]]}.fallbacks: fallback cycle {cycle}")
         state[name] = 1
         for target in routes[name].fallbacks:
             visit(target, [*path, name])
@@ -226,31 +234,73 @@ def _check_fallbacks(routes: Mapping[str, Route], order: Mapping[str, int]) -> N
         visit(name, [])
 
 
-def parse_routes(text: str, environ: Mapping[str, str] | None = None) -> RoutingTable:
-    """Parse and validate a routing table; raise RoutingError naming the first problem."""
+def _document(text: str, where: str, allowed: tuple[str, ...]) -> Mapping[str, Any]:
     try:
         doc = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise RoutingError(f"not valid YAML: {exc}") from None
+        raise RoutingError(f"{where}not valid YAML: {exc}") from None
+    if doc is None and "backends" not in allowed:
+        return {}  # an empty overlay publishes nothing
     if not isinstance(doc, Mapping):
-        raise RoutingError("the routing table must be a mapping with 'backends' and 'models'")
-    unknown = set(doc) - {"backends", "models"}
+        what = "the routing table" if "backends" in allowed else "an overlay"
+        raise RoutingError(f"{where}{what} must be a mapping with {' and '.join(repr(k) for k in allowed)}")
+    unknown = set(doc) - set(allowed)
     if unknown:
-        raise RoutingError(f"unknown top-level key(s) {', '.join(sorted(map(str, unknown)))}")
-    doc = interpolate(doc, os.environ if environ is None else environ)
-    backends = _parse_backends(doc.get("backends"))
-    models = doc.get("models")
-    if not isinstance(models, list) or not models:
+        hint = "" if "backends" in allowed else " (an overlay holds only 'models'; backends come from the base)"
+        raise RoutingError(f"{where}unknown top-level key(s) {', '.join(sorted(map(str, unknown)))}{hint}")
+    return doc
+
+
+def parse_routes(text: str, environ: Mapping[str, str] | None = None) -> RoutingTable:
+    """Parse and validate a routing table; raise RoutingError naming the first problem."""
+    return merge_routes(text, [], environ)
+
+
+def merge_routes(
+    base: str,
+    overlays: list[tuple[str, str]],
+    environ: Mapping[str, str] | None = None,
+    reads: list[str] | None = None,
+) -> RoutingTable:
+    """The base table with each overlay `(name, text)` applied in the order given, validated as a
+    whole. An error in an overlay entry names the overlay (`name: models[0].backend: ...`)."""
+    environ = os.environ if environ is None else environ
+    reads = [] if reads is None else reads
+    doc = _document(base, "", ("backends", "models"))
+    backends = _parse_backends(interpolate(doc.get("backends"), environ, reads))
+    base_models = doc.get("models")
+    if not isinstance(base_models, list) or not base_models:
         raise RoutingError("models: must be a non-empty list")
+    # (where, source, spec) per model name, in order: an overlay entry replaces in place or appends.
+    entries: dict[str, tuple[str, str, Any]] = {}
+    base_entries = [(f"models[{i}]", "base", spec) for i, spec in enumerate(base_models)]
+    for where, source, spec in base_entries:
+        name = spec.get("name") if isinstance(spec, Mapping) else None
+        if isinstance(name, str) and name in entries:
+            raise RoutingError(f"{where}.name: duplicate model name {name!r} (first at {entries[name][0]})")
+        entries[name if isinstance(name, str) else f"\0{where}"] = (where, source, spec)
+    for overlay_name, text in overlays:
+        odoc = _document(text, f"{overlay_name}: ", ("models",))
+        models = odoc.get("models") or []
+        if not isinstance(models, list):
+            raise RoutingError(f"{overlay_name}: models: must be a list")
+        seen: dict[str, str] = {}
+        for i, spec in enumerate(models):
+            where = f"{overlay_name}: models[{i}]"
+            name = spec.get("name") if isinstance(spec, Mapping) else None
+            if not isinstance(name, str) or not name.strip():
+                raise RoutingError(f"{where}.name: must be a non-empty string, got {name!r}")
+            if name in seen:
+                raise RoutingError(f"{where}.name: duplicate model name {name!r} (first at {seen[name]})")
+            seen[name] = where
+            entries[name] = (where, "overlay", spec)
     routes: dict[str, Route] = {}
-    order: dict[str, int] = {}
-    for i, spec in enumerate(models):
-        route = _parse_route(i, spec, backends)
-        if route.name in routes:
-            raise RoutingError(
-                f"models[{i}].name: duplicate model name {route.name!r} (first at models[{order[route.name]}])"
-            )
+    wheres: dict[str, str] = {}
+    for where, source, spec in entries.values():
+        route = _parse_route(where, interpolate(spec, environ, reads), backends, source)
+        if route.name in routes:  # two spellings that interpolate to one name
+            raise RoutingError(f"{where}.name: duplicate model name {route.name!r} (first at {wheres[route.name]})")
         routes[route.name] = route
-        order[route.name] = i
-    _check_fallbacks(routes, order)
-    return RoutingTable(backends=backends, routes=routes)
+        wheres[route.name] = where
+    _check_fallbacks(routes, wheres)
+    return RoutingTable(backends=backends, routes=routes, files=tuple(reads))

@@ -23,6 +23,7 @@ class ProxySettings:
     host: str = "0.0.0.0"  # bind address; `make run` passes 127.0.0.1
     port: int = 8000
     routes: Path | None = None  # routing table file; None = the packaged local table
+    routes_overlay: Path | None = None  # overlay file or directory of *.yaml merged over the routes (may not exist)
     knowledge: Path | None = None  # knowledge pack file; None = the packaged pack
     reload_interval: float = 1.0  # seconds between checks of the routes/knowledge files
     log_format: str = "text"  # text | json (JSON lines, one object per line)
@@ -99,6 +100,7 @@ def parse_args(argv: list[str] | None = None, environ: Mapping[str, str] | None 
     p.add_argument("--host", help="bind address (default 0.0.0.0)")
     p.add_argument("--port", type=int, help="port (default 8000)")
     p.add_argument("--routes", help="routing table YAML (env LLM_PROXY_ROUTES; default: packaged table)")
+    p.add_argument("--routes-overlay", help="overlay file or directory of *.yaml (env LLM_PROXY_ROUTES_OVERLAY)")
     p.add_argument("--knowledge", help="knowledge pack JSON (env LLM_PROXY_KNOWLEDGE; default: packaged)")
     p.add_argument("--config", type=Path, help="settings file (YAML; env LLM_PROXY_CONFIG)")
     p.add_argument("--log-format", choices=["text", "json"])
