@@ -1,5 +1,6 @@
 """The whole flow with the real openai SDK against a real mock model server:
-convert -> validate -> train --wait -> publish -> the proxy answers the alias."""
+convert -> validate -> train --wait -> publish to the overlay -> the proxy answers the alias, and
+still does after the base table is rewritten (what `helm upgrade` does to it)."""
 
 import asyncio
 import subprocess
@@ -41,38 +42,59 @@ async def test_spreadsheet_to_a_served_fine_tuned_model(ft_mock, make_proxy, tmp
     model_id = next(word for word in out.split() if word.startswith("ft:gpt-3.5-turbo-0125:mock:louis:"))
 
     routes = tmp_path / "routes.yaml"
-    routes.write_text(
-        yaml.safe_dump(
-            {
-                "backends": {"openai": {"base_url": mock_base_url(ft_mock), "api_key": "${OPENAI_API_KEY:-}"}},
-                "models": [{"name": "gpt-3.5-turbo", "group": "openai", "backend": "openai", "context": "knowledge"}],
-            },
-            sort_keys=False,
-        )
-    )
-    proxy = await make_proxy(routes_file=routes, reload_interval=0.05)
-    assert await run("publish", model_id, "--alias", "louis-ft", "--routes", routes) == 0
-    table = yaml.safe_load(routes.read_text())
-    assert table["models"][0]["name"] == "gpt-3.5-turbo"
-    assert table["models"][1] == {
-        "name": "louis-ft",
-        "group": "fine-tuned",
-        "backend": "openai",
-        "upstream_model": model_id,
-        "context": "none",
+    base = {
+        "backends": {"openai": {"base_url": mock_base_url(ft_mock), "api_key": "${OPENAI_API_KEY:-}"}},
+        "models": [{"name": "gpt-3.5-turbo", "group": "openai", "backend": "openai", "context": "knowledge"}],
     }
-    assert table["backends"]["openai"]["api_key"] == "${OPENAI_API_KEY:-}"
+    routes.write_text(yaml.safe_dump(base, sort_keys=False))
+    overlay = tmp_path / "routes-published"
+    overlay.mkdir()
+    proxy = await make_proxy(routes_file=routes, routes_overlay=overlay, reload_interval=0.05)
+    argv = ["--overlay", overlay, "--base", routes]
+    assert await run("publish", model_id, "--alias", "louis-ft", *argv) == 0
+    assert yaml.safe_load(routes.read_text()) == base  # the base is never written
+    assert yaml.safe_load((overlay / "published.yaml").read_text())["models"] == [
+        {"name": "louis-ft", "group": "fine-tuned", "backend": "openai", "upstream_model": model_id, "context": "none"}
+    ]
 
     async with openai_client(proxy) as client:
+
+        async def listed() -> dict[str, str]:
+            return {m.id: m.model_extra["source"] for m in (await client.models.list()).data}
+
+        async def ask(model: str) -> str:
+            reply = await client.chat.completions.create(
+                model=model, messages=[{"role": "user", "content": "When is his birthday ?"}]
+            )
+            assert reply.model == model_id  # the fine-tuned model answered, under its own id
+            return reply.choices[0].message.content
+
         for _ in range(50):
-            if "louis-ft" in [m.id for m in (await client.models.list()).data]:
+            if "louis-ft" in await listed():
                 break
             await asyncio.sleep(0.05)
-        reply = await client.chat.completions.create(
-            model="louis-ft", messages=[{"role": "user", "content": "When is his birthday ?"}]
-        )
-    assert reply.model == model_id  # the fine-tuned model answered, under its own id
-    assert "1998" in reply.choices[0].message.content
+        assert await listed() == {"gpt-3.5-turbo": "base", "louis-ft": "overlay"}
+        assert "1998" in await ask("louis-ft")
+
+        # The base rewritten, as `helm upgrade` writes the chart's table back (one more model).
+        upgraded = {**base, "models": [*base["models"], {"name": "gpt-4", "group": "openai", "backend": "openai"}]}
+        tmp = routes.with_name(".routes.tmp")
+        tmp.write_text(yaml.safe_dump(upgraded, sort_keys=False))
+        tmp.replace(routes)
+        for _ in range(50):
+            if "gpt-4" in await listed():
+                break
+            await asyncio.sleep(0.05)
+        assert await listed() == {"gpt-3.5-turbo": "base", "gpt-4": "base", "louis-ft": "overlay"}
+        assert "1998" in await ask("louis-ft")
+
+        assert await run("unpublish", "--alias", "louis-ft", *argv) == 0
+        for _ in range(50):
+            if "louis-ft" not in await listed():
+                break
+            await asyncio.sleep(0.05)
+        with pytest.raises(openai.NotFoundError):
+            await ask("louis-ft")
 
 
 async def test_status_shows_state_events_and_model(ft_mock, tmp_path, capsys):

@@ -107,25 +107,83 @@ def cmd_status(args, console: Console) -> int:
     return 0
 
 
+OLD_ROUTES_USAGE = (
+    "--routes is gone: publish no longer edits the base routing table, where the next `helm upgrade` "
+    "(or any rewrite of the base) would drop the alias. Publish into the overlay the proxy merges over "
+    "it: --overlay FILE_OR_DIR (the proxy's --routes-overlay / LLM_PROXY_ROUTES_OVERLAY; give the "
+    "base with --base FILE) or --configmap [NAME] (default <release>-llm-proxy-routes-published)"
+)
+
+
+def _apply(args, change: publish.Change, *, create: bool) -> str:
+    """Apply a change to the overlay the arguments name; returns where it went, for the message."""
+    if args.routes is not None:
+        raise ToolkitError(OLD_ROUTES_USAGE)
+    if args.overlay is not None:
+        base = publish.read_base_file(args.base or publish.default_base_file())
+        if not create and not (args.overlay / publish.OVERLAY_KEY if args.overlay.is_dir() else args.overlay).exists():
+            raise ToolkitError(f"{args.overlay}: no overlay there: nothing is published")
+        return str(publish.update_file(args.overlay, base, change))
+    name = args.configmap or publish.overlay_configmap_name(args.release)
+    base_name = args.base_configmap or publish.base_configmap_name(args.release)
+    if name == base_name:
+        raise ToolkitError(
+            f"{name} is the Helm-owned routing table (the next `helm upgrade` would drop the alias): "
+            f"publish writes the overlay ConfigMap {publish.overlay_configmap_name(args.release)} instead "
+            "(run without a NAME after --configmap)"
+        )
+    api = publish.core_api(args.kubeconfig, args.context)
+    base = (
+        publish.read_base_file(args.base) if args.base else publish.read_base_configmap(api, base_name, args.namespace)
+    )
+    created = publish.update_configmap(api, name, args.namespace, base, change, create=create)
+    return f"ConfigMap {args.namespace}/{name}" + (" (created)" if created else "")
+
+
+def _synced(args) -> str:
+    if args.overlay is not None:
+        return "the proxy reloads it within a second (LLM_PROXY_RELOAD_INTERVAL)"
+    return "the proxy serves it once the kubelet syncs the volume (up to about a minute)"
+
+
 def cmd_publish(args, console: Console) -> int:
-    if args.routes:
-        publish.publish_file(args.routes, args.model_id, args.alias, args.backend)
-        console.print(f"{args.alias} -> {args.model_id} published to {args.routes}")
-    else:
-        publish.publish_configmap(
-            args.configmap,
-            args.namespace,
-            args.model_id,
-            args.alias,
-            args.backend,
-            kubeconfig=args.kubeconfig,
-            context=args.context,
-        )
-        console.print(
-            f"{args.alias} -> {args.model_id} published to ConfigMap {args.namespace}/{args.configmap}; "
-            "the proxy serves it after the kubelet syncs the volume (up to a minute or so)"
-        )
+    change = publish.Change(
+        lambda old, where: publish.set_alias(old, args.model_id, args.alias, args.backend, where), args.backend
+    )
+    where = _apply(args, change, create=True)
+    console.print(f"{args.alias} -> {args.model_id} published to {where}; {_synced(args)}")
     return 0
+
+
+def cmd_unpublish(args, console: Console) -> int:
+    change = publish.Change(lambda old, where: publish.remove_alias(old, args.alias, where))
+    where = _apply(args, change, create=False)
+    console.print(f"{args.alias} removed from {where}; {_synced(args)}")
+    return 0
+
+
+def _overlay_arguments(u: argparse.ArgumentParser) -> None:
+    where = u.add_mutually_exclusive_group(required=True)
+    where.add_argument("--overlay", type=Path, help="an overlay file, or a directory (file published.yaml in it)")
+    where.add_argument(
+        "--configmap",
+        nargs="?",
+        const="",
+        metavar="NAME",
+        help="the toolkit-owned overlay ConfigMap (default <release>-llm-proxy-routes-published), created if missing",
+    )
+    where.add_argument("--routes", type=Path, help=argparse.SUPPRESS)  # the old usage: refused with a clear error
+    u.add_argument(
+        "--base",
+        type=Path,
+        help="the base routing table to validate against (default: LLM_PROXY_ROUTES, "
+        "else the packaged table; with --configmap: the release's routes ConfigMap)",
+    )
+    u.add_argument("--release", default="llm", help="the Helm release, for the default ConfigMap names (default llm)")
+    u.add_argument("--base-configmap", metavar="NAME", help="the Helm-owned routes ConfigMap (read only)")
+    u.add_argument("--namespace", default="default")
+    u.add_argument("--kubeconfig")
+    u.add_argument("--context")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -156,17 +214,16 @@ def parser() -> argparse.ArgumentParser:
     s = sub.add_parser("status", help="one job's state and events")
     s.add_argument("job_id")
     s.set_defaults(run=cmd_status)
-    u = sub.add_parser("publish", help="add or update an alias route for a fine-tuned model")
+    u = sub.add_parser("publish", help="add or update an alias route for a fine-tuned model, in the routes overlay")
     u.add_argument("model_id")
     u.add_argument("--alias", required=True)
     u.add_argument("--backend", default="openai")
-    where = u.add_mutually_exclusive_group(required=True)
-    where.add_argument("--routes", type=Path, help="a routing file")
-    where.add_argument("--configmap", help="the live routing ConfigMap (key routes.yaml)")
-    u.add_argument("--namespace", default="default")
-    u.add_argument("--kubeconfig")
-    u.add_argument("--context")
+    _overlay_arguments(u)
     u.set_defaults(run=cmd_publish)
+    r = sub.add_parser("unpublish", help="remove an alias route from the routes overlay")
+    r.add_argument("--alias", required=True)
+    _overlay_arguments(r)
+    r.set_defaults(run=cmd_unpublish)
     return p
 
 
