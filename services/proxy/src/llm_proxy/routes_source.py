@@ -27,7 +27,6 @@ class RoutesSource:
         self.overlay = overlay
         self._environ = environ
         self._reads: list[str] = []  # key files the last load read (or tried to)
-        self.overlay_files: list[str] = []  # the overlay files in the table in force
 
     def _load(self, with_overlay: bool) -> RoutingTable:
         reads: list[str] = []
@@ -37,7 +36,6 @@ class RoutesSource:
             table = merge_routes(_read(self.base or PACKAGED_ROUTES), overlays, self._environ, reads)
         finally:
             self._reads = reads
-        self.overlay_files = [name for name, _ in overlays]
         return table
 
     def load(self, _path: Path | None = None) -> RoutingTable:
