@@ -286,7 +286,7 @@ def test_an_existing_routes_configmap_replaces_the_rendered_one():
     volumes = {v["name"]: v for v in one(docs, "Deployment", "proxy")["spec"]["template"]["spec"]["volumes"]}
     assert volumes["routes"]["configMap"]["name"] == "gitops-routes"
     notes = render({"proxy": {"existingRoutesConfigMap": "gitops-routes"}})["llm-proxy/templates/NOTES.txt"]
-    assert "--configmap gitops-routes" in notes
+    assert "--base-configmap gitops-routes" in notes  # read to validate; publish writes the overlay
 
 
 @pytest.mark.parametrize(

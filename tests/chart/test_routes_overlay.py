@@ -2,6 +2,9 @@
 directory, where LLM_PROXY_ROUTES_OVERLAY points) and never rendered, so `helm upgrade` cannot
 overwrite or delete what `llm-finetune publish --configmap` wrote."""
 
+import shlex
+
+from llm_finetune.cli import parser
 from llm_finetune.publish import overlay_configmap_name
 
 from .conftest import RELEASE, documents, render
@@ -39,3 +42,12 @@ def test_a_release_named_after_the_chart_gets_the_same_name_as_the_toolkit_defau
     name = overlay_configmap_name("team-llm-proxy")
     assert name == "team-llm-proxy-routes-published"
     assert any(v.get("configMap", {}).get("name") == name for v in proxy_pod(docs)["volumes"])
+
+
+def test_the_notes_publish_command_targets_the_overlay_and_parses():
+    for values, base in (({}, "llm-llm-proxy-routes"), ({"proxy": {"existingRoutesConfigMap": "gitops"}}, "gitops")):
+        notes = render(values)["llm-proxy/templates/NOTES.txt"]
+        line = next(x for x in notes.splitlines() if "llm-finetune publish" in x)
+        args = parser().parse_args(shlex.split(line.strip())[1:])
+        assert args.configmap == overlay_configmap_name(RELEASE)  # never the Helm-owned one
+        assert args.base_configmap == base and args.namespace == "llm-proxy"
