@@ -3,12 +3,12 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
-PYPROJECTS := services/proxy/pyproject.toml services/mock-model/pyproject.toml \
+PYPROJECTS := services/common/pyproject.toml services/proxy/pyproject.toml services/mock-model/pyproject.toml \
               tui/pyproject.toml finetune/pyproject.toml tests/requirements.txt
 
 PYTEST_ARGS ?=
 
-.PHONY: install run test test-fast lint format clean help knowledge bench checkov-venv images chart-test
+.PHONY: install run test test-fast lint docs format clean help knowledge bench checkov-venv images chart-test
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -19,7 +19,7 @@ $(BIN)/python:
 
 $(STAMP): $(BIN)/python $(PYPROJECTS)
 	$(BIN)/pip install --quiet \
-		-e 'services/proxy[test]' -e 'services/mock-model[test]' \
+		-e services/common -e 'services/proxy[test]' -e 'services/mock-model[test]' \
 		-e 'tui[test]' -e 'finetune[test]' -r tests/requirements.txt
 	touch $(STAMP)
 
@@ -35,12 +35,15 @@ test-fast: install  ## only the tests marked unit: pure and quick (settings, rou
 	$(BIN)/python -m pytest -m unit $(PYTEST_ARGS)
 
 # The packages whose mypy configuration (in their pyproject.toml) `make lint` applies.
-MYPY_PACKAGES := services/proxy services/mock-model tui finetune
+MYPY_PACKAGES := services/common services/proxy services/mock-model tui finetune
 
 lint: install  ## ruff (lint + format check, one rule set: ruff.toml) and mypy over the four packages
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	@set -e; for pkg in $(MYPY_PACKAGES); do echo "mypy $$pkg"; (cd $$pkg && $(CURDIR)/$(BIN)/mypy); done
+
+docs: install  ## regenerate docs/configuration.md from the settings classes
+	$(BIN)/python scripts/generate_configuration_doc.py
 
 format: install  ## apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .
@@ -61,8 +64,8 @@ chart-test: install checkov-venv  ## render, lint, validate and scan the Helm ch
 BASE_IMAGE ?= python:3.11-slim
 ENGINE ?= $(shell command -v podman >/dev/null 2>&1 && echo podman || echo docker)
 images:  ## build llm-proxy:dev and mock-model:dev (ENGINE=podman|docker, BASE_IMAGE=...)
-	$(ENGINE) build --build-arg BASE_IMAGE=$(BASE_IMAGE) -t llm-proxy:dev services/proxy
-	$(ENGINE) build --build-arg BASE_IMAGE=$(BASE_IMAGE) -t mock-model:dev services/mock-model
+	$(ENGINE) build --build-arg BASE_IMAGE=$(BASE_IMAGE) -t llm-proxy:dev -f services/proxy/Dockerfile services
+	$(ENGINE) build --build-arg BASE_IMAGE=$(BASE_IMAGE) -t mock-model:dev -f services/mock-model/Dockerfile services
 
 knowledge: install  ## rebuild the knowledge pack (and its packaged copies) from finetune/data/candidate.xlsx
 	$(BIN)/llm-finetune pack finetune/data/candidate.xlsx -o finetune/data/knowledge.json --packaged

@@ -85,8 +85,8 @@ def test_every_path_skaffold_names_exists(config):
 
 def test_both_images_are_built_in_every_variant(config):
     for name, build, _ in variants(config):
-        contexts = {a["context"] for a in build["artifacts"]}
-        assert contexts == {"services/proxy", "services/mock-model"}, name
+        built = {(a["context"], a["docker"]["dockerfile"]) for a in build["artifacts"]}
+        assert built == {("services", "proxy/Dockerfile"), ("services", "mock-model/Dockerfile")}, name
 
 
 def test_image_templates_name_built_artifacts_and_land_in_the_rendered_chart(config):

@@ -73,14 +73,16 @@ class Podman:
             raise AssertionError(f"podman {' '.join(args[:3])} ... exit {proc.returncode}:\n{proc.stderr[-3000:]}")
         return proc
 
-    def build(self, context: str, tag: str) -> float:
-        """Build one service image from its Dockerfile; returns seconds taken."""
+    def build(self, service: str, tag: str) -> float:
+        """Build one service image from its Dockerfile (context: services/); returns seconds taken."""
         started = time.monotonic()
         args = ["build", "--layers", "--build-arg", f"BASE_IMAGE={self.base_image}", "-t", tag]
         ca = Path("/etc/ssl/certs/ca-certificates.crt")
         if ca.is_file():  # pip inside the build trusts what the host trusts (e.g. an intercepting proxy)
             args += ["-v", f"{ca}:{ca}:ro"]
-        self(*args, str(ROOT / context), timeout=BUILD_TIMEOUT)
+        self(
+            *args, "-f", str(ROOT / "services" / service / "Dockerfile"), str(ROOT / "services"), timeout=BUILD_TIMEOUT
+        )
         return time.monotonic() - started
 
     def name(self, what: str) -> str:
@@ -149,8 +151,8 @@ def build_images(podman: Podman) -> Images:
         mock=f"localhost/mock-model:test-{podman.run_id}",
         build_seconds={},
     )
-    images.build_seconds["llm-proxy"] = podman.build("services/proxy", images.proxy)
-    images.build_seconds["mock-model"] = podman.build("services/mock-model", images.mock)
+    images.build_seconds["llm-proxy"] = podman.build("proxy", images.proxy)
+    images.build_seconds["mock-model"] = podman.build("mock-model", images.mock)
     return images
 
 
