@@ -10,8 +10,8 @@ import json
 import aiohttp
 import pytest
 
-from llm_proxy.keys import REQUEST_LOG
 from llm_proxy.logs import RequestLog
+from llm_proxy.state import REQUEST_LOG
 
 CLIENT_KEY = "client-key-never-logged-42"
 QUESTION = {"model": "mock-gpt-model-0701", "messages": [{"role": "user", "content": "hi"}]}
@@ -88,4 +88,4 @@ async def test_request_lines_are_flushed_when_the_app_stops(make_proxy, capsys):
 
 async def test_log_level_above_info_turns_request_lines_off(make_proxy):
     proxy = await make_proxy(log_requests=True, log_level="WARNING")
-    assert proxy.app[REQUEST_LOG] is None
+    assert REQUEST_LOG not in proxy.app

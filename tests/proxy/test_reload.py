@@ -10,7 +10,7 @@ import yaml
 from fixtures.mock_servers import mock_base_url
 from fixtures.proxy_servers import proxy_routes
 
-from llm_proxy.keys import ROUTES
+from llm_proxy.state import ROUTES
 
 
 def kubelet_write(mount: Path, version: int, text: str) -> None:

@@ -169,3 +169,23 @@ async def test_bad_input_gets_a_clear_400(proxy_server, http, raw, fragment):
     ) as resp:
         assert resp.status == 400
         assert fragment in (await resp.json())["error"]
+
+
+async def test_an_answer_from_a_fallback_names_the_model_that_gave_it(make_proxy, mock_server, http):
+    from fixtures.mock_servers import mock_base_url
+
+    routes = {
+        # A paid backend that is down (nothing listens on port 9 of loopback), falling back to the mock.
+        "backends": {"paid": {"base_url": "http://127.0.0.1:9/v1"}, "mock": {"base_url": mock_base_url(mock_server)}},
+        "models": [
+            {"name": "mock-gpt-model-0701", "group": "mock", "backend": "mock"},
+            {"name": "paid-model", "group": "openai", "backend": "paid", "fallbacks": ["mock-gpt-model-0701"]},
+        ],
+    }
+    proxy = await make_proxy(routes, retry_attempts=1)
+    status, reply = await post(http, proxy, body(model="paid-model", sample=False, custom=True))
+    assert status == 200
+    assert reply["model_name"] == "mock-gpt-model-0701" and reply["requested_model"] == "paid-model"
+    assert reply["response"]["response"].startswith("[mock model")
+    status, reply = await post(http, proxy, body(sample=False, custom=True))
+    assert status == 200 and reply["model_name"] == "mock-gpt-model-0701" and "requested_model" not in reply

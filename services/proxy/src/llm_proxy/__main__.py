@@ -5,21 +5,31 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
+from collections.abc import Coroutine
+from typing import Any
 
 from . import logs
 from .app import create_app
-from .keys import CLIENT_KEYS
+from .lifecycle import serve
+from .routing import RoutingError
 from .settings import parse_args
+from .state import CLIENT_KEYS
 
 log = logging.getLogger("llm_proxy")
+
+
+def _run(main: Coroutine[Any, Any, None]) -> None:
+    if sys.platform == "win32":  # uvloop does not exist there; plain asyncio works, only slower
+        asyncio.run(main)
+    else:
+        import uvloop
+
+        uvloop.run(main)
 
 
 def main(argv: list[str] | None = None) -> int:
     settings = parse_args(argv)
     logs.configure(settings.log_format, settings.log_level)
-    from .lifecycle import serve
-    from .routing import RoutingError
-
     try:
         app = create_app(settings)
     except (RoutingError, ValueError, OSError) as exc:
@@ -30,13 +40,7 @@ def main(argv: list[str] | None = None) -> int:
             "NO CLIENT KEYS CONFIGURED: the proxy serves anyone who can reach it. "
             "Set LLM_PROXY_API_KEYS or LLM_PROXY_API_KEYS_FILE to require keys."
         )
-    try:
-        import uvloop
-
-        runner = uvloop.run
-    except ImportError:  # uvloop is optional: plain asyncio works, only slower
-        runner = asyncio.run
-    runner(serve(app, settings))
+    _run(serve(app, settings))
     return 0
 
 

@@ -9,44 +9,47 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from . import chat, health, seed_api
-from .auth import auth_middleware, load_client_keys
+from . import health, openai_api, seed_api
+from .auth import auth_middleware
+from .client_keys import ClientKeys, load_client_keys
 from .errors import error_middleware
+from .forwarding import Forwarder
 from .http_client import Upstreams
-from .keys import (
-    BACKENDS,
-    BREAKERS,
+from .knowledge import KnowledgePack, load_knowledge
+from .logs import Redactor, RequestLog
+from .metrics import ProxyMetrics
+from .observe import observe_middleware
+from .resilience import Breakers, RetryPolicy
+from .routes_source import PACKAGED_ROUTES as PACKAGED_ROUTES  # where tests and tools have found it
+from .routes_source import RoutesSource
+from .routing import RoutingTable
+from .settings import ProxySettings
+from .state import (
     CLIENT_KEYS,
+    FORWARDER,
     KNOWLEDGE,
-    LIFECYCLE,
     METRICS,
     REDACTOR,
     REQUEST_LOG,
     ROUTES,
+    SERVING,
     SETTINGS,
+    Serving,
 )
-from .knowledge import load_knowledge
-from .lifecycle import Lifecycle
-from .logs import Redactor, RequestLog
-from .metrics import ProxyMetrics
-from .observe import observe_middleware
-from .resilience import Breakers
-from .routes_source import PACKAGED_ROUTES as PACKAGED_ROUTES  # where tests and tools have found it
-from .routes_source import RoutesSource
-from .settings import ProxySettings
 from .watcher import Reloadable
 
 log = logging.getLogger("llm_proxy")
 
 
-def _secrets(app: web.Application) -> list[str]:
-    return [b.api_key for b in app[ROUTES].current.backends.values() if b.api_key]
+def _secrets(table: RoutingTable) -> list[str]:
+    return [b.api_key for b in table.backends.values() if b.api_key]
 
 
 async def _background(app: web.Application) -> AsyncIterator[None]:
-    settings = app[SETTINGS]
+    interval = app[SETTINGS].reload_interval
+    watched: list[Reloadable[RoutingTable] | Reloadable[KnowledgePack] | Reloadable[ClientKeys]]
     watched = [app[ROUTES], app[KNOWLEDGE], app[CLIENT_KEYS]]
-    tasks = [asyncio.create_task(w.watch(settings.reload_interval)) for w in watched if w.has_files]
+    tasks = [asyncio.create_task(w.watch(interval)) for w in watched if w.has_files]
     yield
     for task in tasks:
         task.cancel()
@@ -55,15 +58,23 @@ async def _background(app: web.Application) -> AsyncIterator[None]:
             await task
 
 
-async def _upstreams(app: web.Application) -> AsyncIterator[None]:
-    app[BACKENDS] = Upstreams()
+async def _forwarder(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    metrics = app[METRICS]
+    breakers = Breakers(
+        settings.breaker_failures,
+        settings.breaker_cooldown,
+        on_change=lambda backend, state: metrics.breaker_state.labels(backend).set(state),
+    )
+    upstreams = Upstreams()
+    app[FORWARDER] = Forwarder(upstreams, breakers, metrics, app[REDACTOR], RetryPolicy.from_settings(settings))
     yield
-    await app[BACKENDS].close()
+    await upstreams.close()
 
 
 async def _request_log(app: web.Application) -> AsyncIterator[None]:
     yield
-    if app[REQUEST_LOG] is not None:
+    if REQUEST_LOG in app:
         app[REQUEST_LOG].flush()  # after the last handler finished: no request line is lost at exit
 
 
@@ -75,37 +86,32 @@ def create_app(settings: ProxySettings | None = None) -> web.Application:
     )
     app[SETTINGS] = settings
     metrics = app[METRICS] = ProxyMetrics()
-
+    redactor = app[REDACTOR] = Redactor()
     secrets: set[str] = set()  # every backend key seen: a rotated-out key stays redacted too
 
     def on_reload(name: str, result: str) -> None:
         metrics.reloads.labels(name, result).inc()
         if name == "routes" and result == "success":
-            secrets.update(_secrets(app))
-            app[REDACTOR].update(secrets)
+            secrets.update(_secrets(app[ROUTES].current))
+            redactor.update(secrets)
 
     routes = RoutesSource(settings.routes, settings.routes_overlay)
     app[ROUTES] = Reloadable(
         "routes", settings.routes, routes.load, on_reload, watched=routes.watched, fallback=routes.load_base
     )
-    secrets.update(_secrets(app))
+    secrets.update(_secrets(app[ROUTES].current))
+    redactor.update(secrets)
     app[KNOWLEDGE] = Reloadable("knowledge", settings.knowledge, load_knowledge, on_reload)
     app[CLIENT_KEYS] = Reloadable(
         "client_keys", settings.api_keys_file, lambda path: load_client_keys(settings.api_keys, path), on_reload
     )
-    app[REDACTOR] = Redactor(secrets)
-    wanted = settings.log_requests and logging.getLevelName(settings.log_level.upper()) <= logging.INFO
-    app[REQUEST_LOG] = RequestLog(settings.log_format) if wanted else None
-    app[LIFECYCLE] = Lifecycle()
-    app[BREAKERS] = Breakers(
-        settings.breaker_failures,
-        settings.breaker_cooldown,
-        on_change=lambda backend, state: metrics.breaker_state.labels(backend).set(state),
-    )
-    app.cleanup_ctx.extend([_request_log, _upstreams, _background])
+    if settings.log_requests and settings.log_level in ("DEBUG", "INFO"):
+        app[REQUEST_LOG] = RequestLog(settings.log_format)
+    app[SERVING] = Serving()
+    app.cleanup_ctx.extend([_request_log, _forwarder, _background])
 
-    app.router.add_get("/v1/models", chat.list_models)
-    app.router.add_post("/v1/chat/completions", chat.chat_completions)
+    app.router.add_get("/v1/models", openai_api.list_models)
+    app.router.add_post("/v1/chat/completions", openai_api.chat_completions)
     app.router.add_get("/healthz", health.healthz)
     app.router.add_get("/readyz", health.readyz)
     app.router.add_get("/metrics", health.metrics)

@@ -6,6 +6,8 @@ app's lifetime (closed in cleanup); a routing-table reload that adds a backend j
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from multidict import CIMultiDict
 
 from .routing import BackendConfig
@@ -38,7 +40,13 @@ DROPPED_RESPONSE_HEADERS = frozenset(
 )
 
 
-def upstream_headers(backend: BackendConfig, client_headers, request_id: str) -> CIMultiDict:
+def test_headers(client_headers: Mapping[str, str]) -> dict[str, str]:
+    """The client's headers that may go upstream (the mock's `X-Mock-*` test knobs)."""
+    return {k: v for k, v in client_headers.items() if k.lower().startswith(FORWARDED_PREFIXES)}
+
+
+def upstream_headers(backend: BackendConfig, client_headers: Mapping[str, str], request_id: str) -> CIMultiDict[str]:
+    """The headers of an upstream call: ours, the client's test headers, the backend's own, its key."""
     headers = CIMultiDict(
         {
             "Content-Type": "application/json",
@@ -47,9 +55,7 @@ def upstream_headers(backend: BackendConfig, client_headers, request_id: str) ->
             "X-Request-Id": request_id,
         }
     )
-    for name, value in client_headers.items():
-        if name.lower().startswith(FORWARDED_PREFIXES):
-            headers[name] = value
+    headers.update(test_headers(client_headers))
     for name, value in backend.headers:
         headers[name] = value
     if backend.api_key:
@@ -57,5 +63,5 @@ def upstream_headers(backend: BackendConfig, client_headers, request_id: str) ->
     return headers
 
 
-def response_headers(upstream_headers) -> dict[str, str]:
-    return {k: v for k, v in upstream_headers.items() if k.lower() not in DROPPED_RESPONSE_HEADERS}
+def response_headers(upstream: Mapping[str, str]) -> dict[str, str]:
+    return {k: v for k, v in upstream.items() if k.lower() not in DROPPED_RESPONSE_HEADERS}

@@ -1,26 +1,55 @@
-"""One error hierarchy for the proxy, mapped to HTTP responses by one middleware.
+"""Every error the proxy answers with, in one tree, and the one middleware that renders them.
 
-OpenAI-compatible paths answer with OpenAI error objects
-`{"error": {"message", "type", "param", "code"}}`; the seed API's errors (seed_api.py) subclass
-`ProxyError` and render the seed's own shape. Anything unexpected becomes a 500 that names the
-request id and nothing else; the traceback goes to the log only.
+    ProxyError                       an answer the proxy gives instead of a success (500 unless said)
+    ├── InvalidRequest         400   the body or a header is not acceptable
+    │   └── PayloadTooLarge    413
+    ├── AuthenticationError    401   no client key, or a wrong one
+    ├── PermissionDenied       403   the key may not use this model
+    ├── NotFound               404   no such path
+    │   └── ModelNotFound      404   no such model in the routing table
+    ├── RateLimited            429   the key's request rate is spent (Retry-After)
+    ├── NotReady               503   starting or draining
+    ├── UpstreamError                the upstream failed; `kind` labels the upstream-errors metric
+    │   ├── UpstreamUnreachable      502  connect failed, refused, reset          (retryable)
+    │   ├── UpstreamTimeout          504  no answer within the timeouts          (retryable)
+    │   ├── UpstreamProtocolError    502  cut short, not JSON, a stream broken before it began (retryable)
+    │   ├── UpstreamMisconfigured    502  the upstream refused the proxy's own key (fallbacks only)
+    │   ├── CircuitOpen              503  the backend is failing; not even tried
+    │   └── UpstreamStatus           the upstream's own error status, its body passed through redacted
+    │                                (retryable for 408/429/5xx, else the client's answer)
+    └── SeedError (seed_api.py)      the original API's error shape, `{"error": "<message>"}`
+
+OpenAI-compatible paths answer with OpenAI error objects `{"error": {"message", "type", "param",
+"code"}}`. Exceptions from elsewhere are translated in one place each: request-body checks
+(`llm_common.bodies.BodyError`) and aiohttp's HTTP exceptions here, upstream I/O failures in
+`upstream_failure()` below. Anything else becomes a 500 that names the request id and nothing
+more; the traceback goes to the log only.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-from typing import Any
+from collections.abc import Awaitable, Callable, Mapping
+from typing import ClassVar
 
 from aiohttp import web
 
+from llm_common.bodies import BodyError
+from llm_common.openai_errors import error_json
+
+from .context import CONTEXT
+from .http_client import UpstreamBodyError, UpstreamConnectError, UpstreamConnectTimeout
+from .streaming import StreamBroken
+
 log = logging.getLogger("llm_proxy")
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 class ProxyError(Exception):
-    status = 500
-    type = "server_error"
-    code = "internal_error"
+    status: ClassVar[int] = 500
+    type: ClassVar[str] = "server_error"
+    default_code: ClassVar[str] = "internal_error"
 
     def __init__(
         self,
@@ -29,56 +58,51 @@ class ProxyError(Exception):
         param: str | None = None,
         code: str | None = None,
         status: int | None = None,
-        headers: dict[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
         self.param = param
-        if code is not None:
-            self.code = code
-        if status is not None:
-            self.status = status
-        self.headers = headers or {}
-
-    def payload(self) -> dict[str, Any]:
-        return {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code}}
+        self.code = code or self.default_code
+        self.http_status = status or self.status
+        self.headers = dict(headers or {})
 
     def render(self) -> web.Response:
-        return web.Response(
-            status=self.status,
-            body=json.dumps(self.payload()).encode(),
-            content_type="application/json",
-            headers=self.headers,
-        )
+        body = error_json(self.message, self.type, self.code, self.param)
+        return web.Response(status=self.http_status, body=body, content_type="application/json", headers=self.headers)
 
 
 class InvalidRequest(ProxyError):
     status = 400
     type = "invalid_request_error"
-    code = "invalid_request"
+    default_code = "invalid_request"
 
 
 class PayloadTooLarge(InvalidRequest):
     status = 413
-    code = "payload_too_large"
+    default_code = "payload_too_large"
 
 
 class AuthenticationError(ProxyError):
     status = 401
     type = "authentication_error"
-    code = "invalid_api_key"
+    default_code = "invalid_api_key"
 
 
 class PermissionDenied(ProxyError):
     status = 403
     type = "permission_error"
-    code = "model_not_allowed"
+    default_code = "model_not_allowed"
 
 
-class ModelNotFound(ProxyError):
+class NotFound(ProxyError):
     status = 404
     type = "invalid_request_error"
-    code = "model_not_found"
+    default_code = "not_found"
+
+
+class ModelNotFound(NotFound):
+    default_code = "model_not_found"
 
     def __init__(self, model: str, known: list[str]) -> None:
         super().__init__(
@@ -90,74 +114,112 @@ class ModelNotFound(ProxyError):
 class RateLimited(ProxyError):
     status = 429
     type = "rate_limit_error"
-    code = "rate_limit_exceeded"
+    default_code = "rate_limit_exceeded"
+
+
+class NotReady(ProxyError):
+    status = 503
+    default_code = "not_ready"
 
 
 class UpstreamError(ProxyError):
-    """The upstream failed; `kind` feeds the upstream-errors metric."""
+    """The upstream failed. `retryable`: another attempt may succeed; `counts_against_backend`:
+    the failure says the backend is unhealthy (feeds its circuit breaker)."""
 
-    kind = "protocol"
+    type = "upstream_error"
+    kind: ClassVar[str] = "protocol"
+    retryable: bool = True
+    counts_against_backend: bool = True
+    retry_after: str | None = None
 
 
 class UpstreamUnreachable(UpstreamError):
     status = 502
-    type = "upstream_error"
-    code = "upstream_unreachable"
+    default_code = "upstream_unreachable"
     kind = "connect"
 
 
 class UpstreamTimeout(UpstreamError):
     status = 504
-    type = "upstream_error"
-    code = "upstream_timeout"
+    default_code = "upstream_timeout"
     kind = "timeout"
 
 
 class UpstreamProtocolError(UpstreamError):
     status = 502
-    type = "upstream_error"
-    code = "upstream_protocol_error"
+    default_code = "upstream_protocol_error"
     kind = "protocol"
 
 
 class UpstreamMisconfigured(UpstreamError):
-    """The proxy's own credentials or settings for a backend are wrong: not the client's fault."""
+    """The proxy's own credentials or settings for a backend are wrong: not the client's fault.
+    Retrying the same credentials cannot help; a fallback on another backend might."""
 
     status = 502
-    type = "upstream_error"
-    code = "upstream_auth_failed"
+    default_code = "upstream_auth_failed"
     kind = "auth"
+    retryable = False
+    counts_against_backend = False
 
 
 class CircuitOpen(UpstreamError):
     status = 503
-    type = "upstream_error"
-    code = "circuit_open"
+    default_code = "circuit_open"
     kind = "circuit_open"
+    retryable = False
+    counts_against_backend = False
 
 
-class NotReady(ProxyError):
-    status = 503
-    type = "server_error"
-    code = "not_ready"
+RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 
 
-class UpstreamStatus(Exception):
-    """An upstream answered with an error status; its body is passed through (redacted)."""
+class UpstreamStatus(UpstreamError):
+    """An upstream answered with an error status: the client gets that status and the upstream's
+    body (redacted). 408, 429 and 5xx are retried first; a 429 says nothing about the backend's health."""
 
-    def __init__(self, status: int, body: bytes, headers: dict[str, str]) -> None:
-        super().__init__(f"upstream status {status}")
-        self.status = status
+    def __init__(self, status: int, body: bytes, headers: Mapping[str, str]) -> None:
+        super().__init__(f"upstream status {status}", status=status, headers=headers)
         self.body = body
-        self.headers = headers
+        self.kind_label = "status_4xx" if status < 500 else "status_5xx"
+        self.retryable = status in RETRYABLE_STATUSES
+        self.counts_against_backend = status != 429
+        self.retry_after = headers.get("Retry-After")
 
     def render(self) -> web.Response:
-        return web.Response(status=self.status, body=self.body, headers=self.headers)
+        return web.Response(status=self.http_status, body=self.body, headers=self.headers)
 
 
-def _http_error(request: web.Request, exc: web.HTTPException) -> ProxyError:
+def error_kind(error: UpstreamError) -> str:
+    """The upstream-errors metric's `kind` label."""
+    return error.kind_label if isinstance(error, UpstreamStatus) else error.kind
+
+
+# Foreign exceptions raised while calling an upstream, and what each means. Checked in order
+# (the first matching type wins), so subclasses come before their bases.
+_UPSTREAM_FAILURES: tuple[tuple[type[BaseException], type[UpstreamError], str], ...] = (
+    (StreamBroken, UpstreamProtocolError, "The upstream '{backend}' stream failed before it started: {detail}"),
+    (UpstreamConnectTimeout, UpstreamUnreachable, "Could not connect to the upstream '{backend}' within {connect:g} s"),
+    (TimeoutError, UpstreamTimeout, "The upstream '{backend}' did not answer in time"),
+    (UpstreamBodyError, UpstreamProtocolError, "The upstream '{backend}' cut its response short"),
+    (UpstreamConnectError, UpstreamUnreachable, "The upstream '{backend}' is unreachable (cannot connect: {detail})"),
+    # Refused, reset, closed before answering, name not found: never with the URL or a key in it.
+    (OSError, UpstreamUnreachable, "The upstream '{backend}' is unreachable ({reason})"),
+)
+
+
+def upstream_failure(exc: BaseException, backend: str, connect_timeout: float) -> UpstreamError | None:
+    """The proxy error a foreign exception from an upstream call stands for, or None if it is not one."""
+    for foreign, error, template in _UPSTREAM_FAILURES:
+        if isinstance(exc, foreign):
+            reason = (exc.strerror if isinstance(exc, OSError) else None) or type(exc).__name__
+            detail = exc.message if isinstance(exc, StreamBroken) else str(exc)
+            return error(template.format(backend=backend, connect=connect_timeout, detail=detail, reason=reason))
+    return None
+
+
+def _from_http_exception(request: web.Request, exc: web.HTTPException) -> ProxyError:
     if exc.status == 404:
-        return InvalidRequest(f"No route for {request.method} {request.path}", status=404, code="not_found")
+        return NotFound(f"No route for {request.method} {request.path}")
     if exc.status == 405:
         return InvalidRequest(
             f"Method {request.method} is not allowed on {request.path}", status=405, code="method_not_allowed"
@@ -169,16 +231,19 @@ def _http_error(request: web.Request, exc: web.HTTPException) -> ProxyError:
 
 
 @web.middleware
-async def error_middleware(request: web.Request, handler):
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)
-    except (ProxyError, UpstreamStatus) as exc:
+    except ProxyError as exc:
         return exc.render()
+    except BodyError as exc:
+        cls = PayloadTooLarge if exc.code == "payload_too_large" else InvalidRequest
+        return cls(exc.message, param=exc.param, code=exc.code).render()
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
-        return _http_error(request, exc).render()
+        return _from_http_exception(request, exc).render()
     except Exception:
-        request_id = request.get("request_id", "-")
+        request_id = request[CONTEXT].request_id if CONTEXT in request else "-"
         log.exception("unexpected error handling %s %s (request id %s)", request.method, request.path, request_id)
         return ProxyError(f"The proxy failed unexpectedly; request id {request_id}").render()

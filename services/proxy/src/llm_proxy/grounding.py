@@ -116,18 +116,30 @@ def _stem(word: str) -> str:
     return word
 
 
-def terms(text: str) -> Counter[str]:
+Bag = dict[str, float]  # term -> weight (fractional: trigrams weigh less than words)
+
+
+def terms(text: str) -> Bag:
     """Weighted bag of terms: stemmed words plus their character trigrams."""
-    bag: Counter[str] = Counter()
+    bag: Bag = {}
     for raw in _WORD.findall(text.lower()):
         if raw in _STOPWORDS:
             continue
         word = _stem(raw)
-        bag["w:" + word] += 1.0
+        bag["w:" + word] = bag.get("w:" + word, 0.0) + 1.0
         padded = f"^{word}$"
         for i in range(len(padded) - 2):
-            bag["t:" + padded[i : i + 3]] += TRIGRAM_WEIGHT
+            trigram = "t:" + padded[i : i + 3]
+            bag[trigram] = bag.get(trigram, 0.0) + TRIGRAM_WEIGHT
     return bag
+
+
+def _merged(*bags: Bag) -> Bag:
+    out: Bag = {}
+    for bag in bags:
+        for term, weight in bag.items():
+            out[term] = out.get(term, 0.0) + weight
+    return out
 
 
 @dataclass(frozen=True)
@@ -147,7 +159,7 @@ class Bm25Index:
     facts: Sequence[Fact]
     k1: float = 1.2
     b: float = 0.75
-    _docs: list[Counter[str]] = field(init=False, repr=False)
+    _docs: list[Bag] = field(init=False, repr=False)
     _lengths: list[float] = field(init=False, repr=False)
     _idf: dict[str, float] = field(init=False, repr=False)
     _avg_length: float = field(init=False, repr=False)
@@ -156,9 +168,8 @@ class Bm25Index:
         self._docs = []
         for fact in self.facts:
             # Questions are what users ask, so they count twice against the answer's wording.
-            bag = terms(" ".join(fact.questions))
-            bag = bag + bag + terms(fact.answer)
-            self._docs.append(bag)
+            asked = terms(" ".join(fact.questions))
+            self._docs.append(_merged(asked, asked, terms(fact.answer)))
         self._lengths = [sum(d.values()) for d in self._docs]
         self._avg_length = (sum(self._lengths) / len(self._lengths)) if self._lengths else 1.0
         df: Counter[str] = Counter()

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp import web
 
-from .keys import KNOWLEDGE, LIFECYCLE, METRICS, ROUTES
+from .state import KNOWLEDGE, METRICS, ROUTES, SERVING
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -13,11 +15,11 @@ async def healthz(request: web.Request) -> web.Response:
 
 async def readyz(request: web.Request) -> web.Response:
     app = request.app
-    if app[LIFECYCLE].draining:
+    if app[SERVING].draining:
         return web.json_response({"status": "draining"}, status=503)
     routes, knowledge = app[ROUTES], app[KNOWLEDGE]
     table = routes.current
-    body = {
+    body: dict[str, Any] = {
         "status": "ready",
         "models": len(table.routes),
         "overlay_models": sum(1 for r in table.routes.values() if r.source == "overlay"),

@@ -16,6 +16,7 @@ import os
 import socket
 import ssl
 from collections import deque
+from collections.abc import Mapping
 
 import httptools
 from multidict import CIMultiDict
@@ -198,18 +199,22 @@ class _Connection(asyncio.Protocol):
             self.response._on_lost(exc)
         self.pool.forget(self)
 
-    # httptools callbacks
+    # httptools callbacks: they come only from feed_data(), which runs with a response set
+    def _current(self) -> Response:
+        assert self.response is not None
+        return self.response
+
     def on_header(self, name: bytes, value: bytes) -> None:
-        self.response._raw_headers.append((name.decode("latin-1"), value.decode("latin-1")))
+        self._current()._raw_headers.append((name.decode("latin-1"), value.decode("latin-1")))
 
     def on_headers_complete(self) -> None:
-        self.response._on_headers(self.parser.get_status_code(), self.parser.should_keep_alive())
+        self._current()._on_headers(self.parser.get_status_code(), self.parser.should_keep_alive())
 
     def on_body(self, body: bytes) -> None:
-        self.response._on_body(body)
+        self._current()._on_body(body)
 
     def on_message_complete(self) -> None:
-        self.response._on_complete()
+        self._current()._on_complete()
 
 
 def _reason(exc: OSError) -> str:
@@ -303,7 +308,7 @@ class Origin:
         self._all.add(connection)
         return connection, False
 
-    async def post(self, path: str, headers, body: bytes, connect_timeout: float) -> Response:
+    async def post(self, path: str, headers: Mapping[str, str], body: bytes, connect_timeout: float) -> Response:
         """Send the request and wait for the response headers. Cancelling the wait drops the connection."""
         head = b"".join(
             [

@@ -7,19 +7,13 @@ import asyncio
 import gc
 import logging
 import signal
-from dataclasses import dataclass
 
 from aiohttp import web
 
-from .keys import LIFECYCLE, METRICS
 from .settings import ProxySettings
+from .state import METRICS, SERVING
 
 log = logging.getLogger("llm_proxy")
-
-
-@dataclass
-class Lifecycle:
-    draining: bool = False
 
 
 async def serve(app: web.Application, settings: ProxySettings) -> None:
@@ -45,9 +39,9 @@ async def serve(app: web.Application, settings: ProxySettings) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
-    app[LIFECYCLE].draining = True
+    app[SERVING].draining = True
     app[METRICS].ready.set(0)
-    in_flight = int(app[METRICS].in_flight._value.get())
+    in_flight = app[METRICS].in_flight_count()
     log.info(
         "draining: not ready; closing the listener in %.1f s, then up to %.1f s for %d in-flight request(s)",
         settings.drain_delay,

@@ -3,23 +3,25 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from aiohttp import web
 
-from .keys import METRICS, REQUEST_LOG, ROUTES
+from .context import CONTEXT, RequestContext
+from .errors import Handler
 from .logs import request_id
 from .metrics import UNKNOWN
+from .state import METRICS, REQUEST_LOG, ROUTES
 
 UNOBSERVED = frozenset({"/healthz", "/readyz", "/metrics"})
 
 
 @web.middleware
-async def observe_middleware(request: web.Request, handler):
-    request["request_id"] = rid = request_id(request.headers.get("X-Request-Id"))
-    request["started"] = started = time.perf_counter()
+async def observe_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    ctx = request[CONTEXT] = RequestContext(request_id(request.headers.get("X-Request-Id")), time.perf_counter())
     if request.path in UNOBSERVED:
         response = await handler(request)
-        response.headers["X-Request-Id"] = rid
+        response.headers["X-Request-Id"] = ctx.request_id
         return response
     app = request.app
     metrics = app[METRICS]
@@ -29,7 +31,7 @@ async def observe_middleware(request: web.Request, handler):
         response = await handler(request)
         status = response.status
         if not response.prepared:
-            response.headers["X-Request-Id"] = rid
+            response.headers["X-Request-Id"] = ctx.request_id
         return response
     except web.HTTPException as exc:
         status = exc.status
@@ -39,25 +41,23 @@ async def observe_middleware(request: web.Request, handler):
         raise
     finally:
         metrics.in_flight.dec()
-        elapsed = time.perf_counter() - started
-        model = request.get("model_label")
-        label = model if model is not None and model in app[ROUTES].current.routes else UNKNOWN
+        elapsed = time.perf_counter() - ctx.started
+        label = ctx.model if ctx.model is not None and ctx.model in app[ROUTES].current.routes else UNKNOWN
         metrics.of(metrics.requests, label, str(status)).inc()
         metrics.of(metrics.duration, label).observe(elapsed)
-        request_log = app[REQUEST_LOG]
-        if request_log is not None:
-            fields = {
-                "request_id": rid,
+        if REQUEST_LOG in app:
+            fields: dict[str, Any] = {
+                "request_id": ctx.request_id,
                 "method": request.method,
                 "path": request.path,
                 "status": status,
                 "duration_ms": round(elapsed * 1000, 2),
-                "model": model or "-",
+                "model": ctx.model or "-",
             }
-            if "answered_by" in request:
-                fields["answered_by"] = request["answered_by"]
-            if "stream_error" in request:
-                fields["stream_error"] = request["stream_error"]
-            if "client" in request and request["client"] is not None:
-                fields["client"] = request["client"].name
-            request_log.write(fields)
+            if ctx.answered_by is not None:
+                fields["answered_by"] = ctx.answered_by
+            if ctx.stream_error is not None:
+                fields["stream_error"] = ctx.stream_error
+            if ctx.client is not None:
+                fields["client"] = ctx.client.name
+            app[REQUEST_LOG].write(fields)

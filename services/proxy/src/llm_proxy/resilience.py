@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from .settings import ProxySettings
 
-RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+_JITTER = random.Random()  # backoff jitter needs no secrecy, only spread
 
 
 @dataclass(frozen=True)
@@ -23,7 +24,7 @@ class RetryPolicy:
     def from_settings(cls, s: ProxySettings) -> RetryPolicy:
         return cls(s.retry_attempts, s.retry_backoff, s.retry_backoff_max, s.retry_after_max, s.request_budget)
 
-    def delay(self, retry: int, retry_after: str | None, rng: random.Random = random._inst) -> float:
+    def delay(self, retry: int, retry_after: str | None, rng: random.Random | None = None) -> float:
         """Seconds to wait before retry number `retry` (1-based): Retry-After if given (capped),
         else exponential backoff with full jitter."""
         if retry_after:
@@ -31,7 +32,7 @@ class RetryPolicy:
                 return min(max(float(retry_after), 0.0), self.retry_after_max)
             except ValueError:
                 pass  # an HTTP-date Retry-After: fall back to our own backoff
-        return rng.uniform(0, min(self.backoff_max, self.backoff * 2 ** (retry - 1)))
+        return (rng or _JITTER).uniform(0, min(self.backoff_max, self.backoff * 2 ** (retry - 1)))
 
 
 CLOSED, HALF_OPEN, OPEN = 0, 1, 2
@@ -41,7 +42,7 @@ class Breaker:
     """Opens after `threshold` consecutive failures; after `cooldown` one probe is let through;
     a success closes it, a failure opens it again."""
 
-    def __init__(self, threshold: int, cooldown: float, clock=time.monotonic) -> None:
+    def __init__(self, threshold: int, cooldown: float, clock: Callable[[], float] = time.monotonic) -> None:
         self.threshold = threshold
         self.cooldown = cooldown
         self.clock = clock
@@ -75,7 +76,9 @@ class Breaker:
 
 
 class Breakers:
-    def __init__(self, threshold: int, cooldown: float, on_change=lambda backend, state: None) -> None:
+    def __init__(
+        self, threshold: int, cooldown: float, on_change: Callable[[str, int], None] = lambda backend, state: None
+    ) -> None:
         self.threshold = threshold
         self.cooldown = cooldown
         self._by_backend: dict[str, Breaker] = {}
@@ -98,6 +101,9 @@ class Breakers:
     def record(self, backend: str, ok: bool) -> None:
         breaker = self.get(backend)
         before = breaker.state
-        breaker.success() if ok else breaker.failure()
+        if ok:
+            breaker.success()
+        else:
+            breaker.failure()
         if breaker.state != before:
             self._on_change(backend, breaker.state)

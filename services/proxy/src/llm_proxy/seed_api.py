@@ -13,22 +13,23 @@ client that keeps cookies (Postman does) is recognised by every replica.
 
 from __future__ import annotations
 
-import json
-import time
-from collections import OrderedDict
 from typing import Any
 
+import orjson
 from aiohttp import web
 
-from .errors import ProxyError, UpstreamStatus, UpstreamTimeout
-from .forwarding import forward
-from .keys import KNOWLEDGE, REDACTOR, ROUTES, SEEN_SAMPLES, SETTINGS
-from .resilience import RetryPolicy
-from .routing import Route
+from llm_common.bodies import BodyError, parse_object
+from llm_common.seed import SeedQuestionError, choose_question
+
+from .apis import SEED
+from .context import CONTEXT
+from .errors import ProxyError, UpstreamTimeout
+from .openai_api import read_body, upstream_call
+from .seen_samples import SEEN_TTL, SeenSamples
+from .state import FORWARDER, KNOWLEDGE, ROUTES, SEEN_SAMPLES, SETTINGS
 
 SEED_GROUPS = {"fine-tuned": "fined_tune_model", "mock": "mock_model", "openai": "open_ai_models"}
 SEEN_COOKIE = "llm_proxy_seen_samples"
-SEEN_TTL = 24 * 3600.0
 
 
 class SeedError(ProxyError):
@@ -40,30 +41,12 @@ class SeedError(ProxyError):
         super().__init__(message, status=status)
         self.extra = extra
 
-    def payload(self) -> dict[str, Any]:
-        return {"error": self.message, **self.extra}
-
-
-class SeenSamples:
-    """Which clients have listed the sample questions (bounded, expiring)."""
-
-    def __init__(self, size: int = 10_000, ttl: float = SEEN_TTL) -> None:
-        self.size, self.ttl = size, ttl
-        self._seen: OrderedDict[str, float] = OrderedDict()
-
-    def mark(self, client: str) -> None:
-        self._seen[client] = time.monotonic()
-        self._seen.move_to_end(client)
-        while len(self._seen) > self.size:
-            self._seen.popitem(last=False)
-
-    def has(self, client: str) -> bool:
-        seen = self._seen.get(client)
-        return seen is not None and time.monotonic() - seen < self.ttl
+    def render(self) -> web.Response:
+        return web.json_response({"error": self.message, **self.extra}, status=self.http_status, headers=self.headers)
 
 
 def client_identity(request: web.Request) -> str:
-    client = request.get("client")
+    client = request[CONTEXT].client
     if client is not None:
         return f"key:{client.name}"
     forwarded = request.headers.get("X-Forwarded-For", "")
@@ -72,7 +55,7 @@ def client_identity(request: web.Request) -> str:
 
 async def supported_models(request: web.Request) -> web.Response:
     grouped: dict[str, list[str]] = {key: [] for key in SEED_GROUPS.values()}
-    client = request.get("client")
+    client = request[CONTEXT].client
     for route in request.app[ROUTES].current.routes.values():
         if client is None or client.allows(route.name):
             grouped[SEED_GROUPS[route.group]].append(route.name)
@@ -87,73 +70,41 @@ async def sample_questions(request: web.Request) -> web.Response:
     return response
 
 
-def _object(value: Any, where: str) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise SeedError(f"'{where}' is required and must be an object")
-    return value
+def _question(request: web.Request, inference: Any) -> str:
+    def has_seen_samples() -> bool:
+        return bool(request.cookies.get(SEEN_COOKIE)) or request.app[SEEN_SAMPLES].has(client_identity(request))
+
+    samples = request.app[KNOWLEDGE].current.sample_questions
+    try:
+        return choose_question(inference, samples, has_seen_samples=has_seen_samples)
+    except SeedQuestionError as exc:
+        raise SeedError(exc.message, status=exc.status) from None
 
 
-def _question(request: web.Request, inference: dict[str, Any]) -> str:
-    sample = _object(inference.get("sample_question"), "inference.sample_question")
-    custom = _object(inference.get("custom_question"), "inference.custom_question")
-    for where, part in (("sample_question", sample), ("custom_question", custom)):
-        if not isinstance(part.get("status"), bool):
-            raise SeedError(f"'inference.{where}.status' is required and must be true or false")
-    if sample["status"] == custom["status"]:
-        raise SeedError(
-            "You are only allowed to choose either make custom question or pick one from the list of sample questions"
-        )
-    if custom["status"]:
-        question = custom.get("your_question")
-        if not isinstance(question, str) or not question.strip():
-            raise SeedError("'inference.custom_question.your_question' must be a non-empty string")
-        return question
-    number = sample.get("selected_question")
-    if isinstance(number, bool) or not isinstance(number, int):
-        raise SeedError("'inference.sample_question.selected_question' must be a whole number")
-    if not (request.cookies.get(SEEN_COOKIE) or request.app[SEEN_SAMPLES].has(client_identity(request))):
-        raise SeedError(
-            "You have not seen the list of sample questions yet, please proceed to look at sample "
-            "questions and choose one of your interest",
-            status=409,
-        )
-    questions = request.app[KNOWLEDGE].current.sample_questions
-    if not 1 <= number <= len(questions):
-        raise SeedError(
-            f"The question number {number} you entered is not valid, valid question number range "
-            f"from 1 to {len(questions)}",
-            status=422,
-        )
-    return questions[number - 1]
-
-
-def _seed_encoder(request: web.Request, question: str):
-    knowledge = request.app[KNOWLEDGE].current
-
-    def encode(route: Route) -> bytes:
-        if route.context == "knowledge":
-            system = knowledge.grounder.ground(question).system_message
-        else:
-            system = knowledge.system_prompt  # what the fine-tuned model was trained with
-        messages = [{"role": "system", "content": system}, {"role": "user", "content": question}]
-        return json.dumps({"model": route.upstream_model, "messages": messages}).encode()
-
-    return encode
+def _answer_text(body: bytes) -> str:
+    text = orjson.loads(body)["choices"][0]["message"]["content"]
+    if not isinstance(text, str):
+        raise TypeError("the answer has no text")
+    return text
 
 
 async def send_inference(request: web.Request) -> web.Response:
-    raw = await request.read()
+    raw = await read_body(request)
     try:
-        body = json.loads(raw)
-    except (ValueError, RecursionError):
-        raise SeedError("The request body is not valid JSON") from None
-    body = _object(body, "body")
-    model = _object(body.get("model"), "model").get("model_name")
+        body = parse_object(raw, max_depth=request.app[SETTINGS].max_content_depth)
+    except BodyError as exc:
+        if exc.code == "invalid_body":
+            raise SeedError("'body' is required and must be an object") from None
+        raise SeedError("The request body is not valid JSON" if exc.code == "invalid_json" else exc.message) from None
+    model_part = body.get("model")
+    if not isinstance(model_part, dict):
+        raise SeedError("'model' is required and must be an object")
+    model = model_part.get("model_name")
     if not isinstance(model, str) or not model.strip():
         raise SeedError("'model.model_name' is required and must be a string")
     table = request.app[ROUTES].current
     route = table.get(model)
-    client = request.get("client")
+    client = request[CONTEXT].client
     if route is None or (client is not None and not client.allows(model)):
         allowed = [n for n in table.names() if client is None or client.allows(n)]
         raise SeedError(
@@ -161,32 +112,27 @@ async def send_inference(request: web.Request) -> web.Response:
             status=404,
             suppored_models=allowed,
         )
-    request["model_label"] = route.name
-    question = _question(request, _object(body.get("inference"), "inference"))
+    request[CONTEXT].model = route.name
+    question = _question(request, body.get("inference"))
+    chat = {"model": route.name, "messages": [{"role": "user", "content": question}]}
+    call = upstream_call(request, SEED, chat, b"", stream=False)
     try:
-        answered = await forward(
-            request,
-            table,
-            route,
-            _seed_encoder(request, question),
-            False,
-            request["request_id"],
-            RetryPolicy.from_settings(request.app[SETTINGS]),
-            request.app[REDACTOR].bytes,
-        )
-        text = json.loads(answered.body)["choices"][0]["message"]["content"]
+        answer = await request.app[FORWARDER].forward(call, route)
+        text = _answer_text(answer.body)
     except UpstreamTimeout:
         raise SeedError(
             f"Error when sending inference to {model}, please try again (the model timed out)", status=504
         ) from None
-    except (ProxyError, UpstreamStatus, ValueError, KeyError, IndexError, TypeError) as exc:
-        status = exc.status if isinstance(exc, (ProxyError, UpstreamStatus)) and exc.status >= 500 else 502
+    except (ProxyError, ValueError, KeyError, IndexError, TypeError) as exc:
+        status = exc.http_status if isinstance(exc, ProxyError) and exc.http_status >= 500 else 502
         raise SeedError(f"Error when sending inference to {model}, please try again", status=status) from None
-    request["answered_by"] = answered.route.name
-    return web.json_response(
-        {"model_name": model, "response": {"response": text, "your_question": question}},
-        headers={"X-LLM-Proxy-Model": answered.route.name},
-    )
+    request[CONTEXT].answered_by = answer.route.name
+    # `model_name` is the model that answered: after a fallback that is not the one asked for.
+    reply: dict[str, Any] = {"model_name": answer.route.name}
+    if answer.route.name != model:
+        reply["requested_model"] = model
+    reply["response"] = {"response": text, "your_question": question}
+    return web.json_response(reply, headers={"X-LLM-Proxy-Model": answer.route.name})
 
 
 def setup(app: web.Application) -> None:

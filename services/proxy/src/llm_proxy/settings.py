@@ -1,7 +1,9 @@
-"""Proxy settings: typed, with documented defaults, loaded in one place.
+"""Proxy settings: one typed dataclass with documented defaults, loaded in one place.
 
-Precedence: command-line flag > environment variable (LLM_PROXY_<NAME>) > settings file
-(`--config FILE` / LLM_PROXY_CONFIG, YAML with the same names) > the defaults below.
+Precedence: command-line flag > environment variable (`LLM_PROXY_<NAME>`) > settings file
+(`--config FILE` / `LLM_PROXY_CONFIG`, YAML with the field names as keys) > the defaults below.
+Values are converted strictly by `llm_common.settings` (the mock model loads its settings the
+same way); docs/configuration.md is generated from this class.
 """
 
 from __future__ import annotations
@@ -9,107 +11,86 @@ from __future__ import annotations
 import argparse
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Literal
 
-import yaml
+from llm_common.settings import SettingsError, load, setting
 
 ENV_PREFIX = "LLM_PROXY_"
 
 
 @dataclass(frozen=True)
 class ProxySettings:
-    host: str = "0.0.0.0"  # bind address; `make run` passes 127.0.0.1
-    port: int = 8000
-    routes: Path | None = None  # routing table file; None = the packaged local table
-    routes_overlay: Path | None = None  # overlay file or directory of *.yaml merged over the routes (may not exist)
-    knowledge: Path | None = None  # knowledge pack file; None = the packaged pack
-    reload_interval: float = 1.0  # seconds between checks of the routes/knowledge files
-    log_format: str = "text"  # text | json (JSON lines, one object per line)
-    log_level: str = "INFO"
-    log_requests: bool = True  # one structured line per request
-    access_log: bool = False  # aiohttp's own access log; off, the request line above says more
-    max_body_bytes: int = 1_048_576  # larger bodies get 413
-    max_messages: int = 256  # more messages in one request get 400
-    max_content_depth: int = 8  # deeper JSON nesting in a request body gets 400
-    retry_attempts: int = 3  # attempts per model, the first included
-    retry_backoff: float = 0.2  # seconds, doubled per retry, with full jitter
-    retry_backoff_max: float = 2.0
-    retry_after_max: float = 5.0  # an upstream Retry-After longer than this is capped
-    request_budget: float = 60.0  # total seconds for retries and fallbacks before giving up
-    breaker_failures: int = 5  # consecutive failures that open a backend's circuit
-    breaker_cooldown: float = 15.0  # seconds open before one probe request is let through
-    drain_delay: float = 3.0  # seconds between SIGTERM (not ready) and closing the listener
-    drain_grace: float = 25.0  # seconds in-flight requests get to finish after that
-    api_keys: str = ""  # comma-separated client keys (prefer api_keys_file: a mounted Secret)
-    api_keys_file: Path | None = None
-    metrics_require_key: bool = False  # protect /metrics with a client key too
-
-    @classmethod
-    def field_names(cls) -> list[str]:
-        return [f.name for f in fields(cls)]
-
-
-def _coerce(name: str, raw: Any) -> Any:
-    kind = {f.name: f.type for f in fields(ProxySettings)}[name]
-    if raw is None:
-        return None
-    if "Path" in str(kind):
-        return Path(raw) if str(raw) else None
-    if "bool" in str(kind):
-        return raw if isinstance(raw, bool) else str(raw).strip().lower() in {"1", "true", "yes", "on"}
-    if "int" in str(kind):
-        return int(raw)
-    if "float" in str(kind):
-        return float(raw)
-    return str(raw)
+    host: str = setting("0.0.0.0", "Address to listen on; `make run` passes 127.0.0.1.")
+    port: int = setting(8000, "Port to listen on.", minimum=1, maximum=65535)
+    routes: Path | None = setting(None, "Routing table file (YAML); unset: the packaged local table.")
+    routes_overlay: Path | None = setting(
+        None,
+        "Routes overlay: a file or a directory of `*.yaml` merged over the routing table (published fine-tunes); "
+        "may not exist yet.",
+    )
+    knowledge: Path | None = setting(None, "Knowledge pack file (JSON); unset: the packaged pack.")
+    reload_interval: float = setting(
+        1.0, "Seconds between checks of the routes, knowledge and client-keys files.", minimum=0.05
+    )
+    log_format: Literal["text", "json"] = setting("text", "`text`, or `json` for one JSON object per line.")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = setting(
+        "INFO", "Lowest level logged; `WARNING` also turns request lines off."
+    )
+    log_requests: bool = setting(True, "One structured line per request.")
+    access_log: bool = setting(False, "aiohttp's own access log (the request line above says more).")
+    max_body_bytes: int = setting(1_048_576, "Larger request bodies get 413.", minimum=1024)
+    max_messages: int = setting(256, "More messages in one chat request get 400.", minimum=1)
+    max_content_depth: int = setting(8, "Deeper JSON nesting in a request body gets 400.", minimum=2)
+    retry_attempts: int = setting(3, "Attempts per model, the first included.", minimum=1, maximum=10)
+    retry_backoff: float = setting(
+        0.2, "Seconds before the first retry, doubled per retry, with full jitter.", minimum=0
+    )
+    retry_backoff_max: float = setting(2.0, "Longest backoff between retries, in seconds.", minimum=0)
+    retry_after_max: float = setting(
+        5.0, "An upstream `Retry-After` longer than this many seconds is capped.", minimum=0
+    )
+    request_budget: float = setting(
+        60.0, "Seconds a request may spend on retries and fallbacks before giving up.", minimum=0.1
+    )
+    breaker_failures: int = setting(5, "Consecutive failures that open a backend's circuit.", minimum=1)
+    breaker_cooldown: float = setting(15.0, "Seconds a circuit stays open before one trial request.", minimum=0)
+    drain_delay: float = setting(
+        3.0, "Seconds between SIGTERM (not ready) and closing the listener, for endpoints to catch up.", minimum=0
+    )
+    drain_grace: float = setting(25.0, "Seconds in-flight requests and streams get to finish after that.", minimum=0)
+    api_keys: str = setting("", "Comma-separated client keys (prefer `api_keys_file`, a mounted Secret).")
+    api_keys_file: Path | None = setting(None, "Client-keys file: one key per line, or YAML with per-key options.")
+    metrics_require_key: bool = setting(False, "Require a client key for `/metrics` too.")
 
 
 def load_settings(
-    cli: Mapping[str, Any] | None = None,
+    flags: Mapping[str, object] | None = None,
     environ: Mapping[str, str] | None = None,
     config_file: Path | None = None,
 ) -> ProxySettings:
+    """Settings from flags, the environment and a settings file (`LLM_PROXY_CONFIG` if not given)."""
     environ = os.environ if environ is None else environ
-    values: dict[str, Any] = {}
-    config_file = config_file or (Path(environ[ENV_PREFIX + "CONFIG"]) if environ.get(ENV_PREFIX + "CONFIG") else None)
-    if config_file:
-        doc = yaml.safe_load(Path(config_file).read_text()) or {}
-        if not isinstance(doc, dict):
-            raise ValueError(f"{config_file}: settings file must be a mapping")
-        for key, raw in doc.items():
-            if key not in ProxySettings.field_names():
-                raise ValueError(f"{config_file}: unknown setting {key!r}")
-            values[key] = _coerce(key, raw)
-    for name in ProxySettings.field_names():
-        raw = environ.get(ENV_PREFIX + name.upper())
-        if raw is not None:
-            values[name] = _coerce(name, raw)
-    for name, raw in (cli or {}).items():
-        if raw is not None:
-            values[name] = _coerce(name, raw)
-    settings = replace(ProxySettings(), **values)
-    if settings.log_format not in ("text", "json"):
-        raise ValueError(f"log_format must be text or json, got {settings.log_format!r}")
-    return settings
+    if config_file is None and environ.get(ENV_PREFIX + "CONFIG"):
+        config_file = Path(environ[ENV_PREFIX + "CONFIG"])
+    return load(ProxySettings, ENV_PREFIX, flags=flags, environ=environ, config_file=config_file)
 
 
 def parse_args(argv: list[str] | None = None, environ: Mapping[str, str] | None = None) -> ProxySettings:
     p = argparse.ArgumentParser(prog="llm-proxy", description="Kubernetes-native LLM proxy")
-    p.add_argument("--host", help="bind address (default 0.0.0.0)")
-    p.add_argument("--port", type=int, help="port (default 8000)")
+    p.add_argument("--host", help="address to listen on (default 0.0.0.0)")
+    p.add_argument("--port", help="port (default 8000)")
     p.add_argument("--routes", help="routing table YAML (env LLM_PROXY_ROUTES; default: packaged table)")
     p.add_argument("--routes-overlay", help="overlay file or directory of *.yaml (env LLM_PROXY_ROUTES_OVERLAY)")
     p.add_argument("--knowledge", help="knowledge pack JSON (env LLM_PROXY_KNOWLEDGE; default: packaged)")
     p.add_argument("--config", type=Path, help="settings file (YAML; env LLM_PROXY_CONFIG)")
     p.add_argument("--log-format", choices=["text", "json"])
     p.add_argument("--log-level")
-    p.add_argument("--access-log", action="store_true", default=None)
+    p.add_argument("--access-log", action="store_const", const="true", default=None)
     args = vars(p.parse_args(argv))
     config = args.pop("config")
     try:
         return load_settings(args, environ, config)
-    except (ValueError, OSError) as exc:
+    except SettingsError as exc:
         p.error(str(exc))
-        raise  # unreachable: p.error exits

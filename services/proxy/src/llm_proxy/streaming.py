@@ -1,15 +1,18 @@
 """SSE passthrough: forward each complete event as it arrives, and never fake a clean ending.
 
+`UpstreamStream` owns an upstream stream from its first events to the release of its connection.
 Events are checked as they pass (a `data:` payload must be JSON or `[DONE]`), which costs a
 JSON parse per event and buys honesty: when an upstream stream breaks after it started (cut,
 stall past the idle timeout, malformed event, end without `[DONE]`), the client gets an in-band
-error event in OpenAI's shape and no `[DONE]`, instead of a truncated answer that looks whole.
+error event in the API's own shape and no `[DONE]`, instead of a truncated answer that looks whole.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -90,66 +93,93 @@ def _parse(payload: bytes) -> Any:
             raise StreamBroken("malformed", "the upstream sent a malformed stream event") from None
 
 
-def error_event(kind: str, message: str, request_id: str) -> bytes:
-    body = {
-        "error": {
-            "message": f"{message} (request id {request_id})",
-            "type": "upstream_error",
-            "param": None,
-            "code": f"upstream_stream_{kind}",
-        }
-    }
-    return b"data: " + json.dumps(body).encode() + b"\n\n"
+ErrorEvent = Callable[[str, str, str], bytes]  # (kind, message, request id) -> the bytes that end a broken stream
 
 
 @dataclass
-class StreamStart:
-    """An upstream stream that has produced its first events but has not been sent on yet."""
+class StreamOutcome:
+    """How a relayed stream went: when its first byte reached the client, its usage, how it broke."""
 
-    response: Response
-    first: bytes
-    scanner: SseScanner
-
-
-async def read_first_events(response: Response, scanner: SseScanner, timeout: float) -> bytes:
-    """Read until at least one complete event: until then nothing is committed to the client,
-    so a failure here can still be retried or fall back."""
-    async with asyncio.timeout(timeout):
-        while True:
-            chunk = await response.readany()
-            if not chunk:
-                raise StreamBroken("cut", "the upstream closed the stream before its first event")
-            out = scanner.feed(chunk)
-            if out:
-                return out
+    first_byte_at: float | None = None  # time.perf_counter()
+    usage: dict[str, Any] | None = None
+    broken: str | None = None  # StreamBroken.kind, None when it ended with [DONE]
 
 
-async def pump(
-    response: Response,
-    scanner: SseScanner,
-    out: web.StreamResponse,
-    idle: float,
-    deadline: float,
-) -> None:
-    """Forward the rest of the stream; raise StreamBroken if it does not end with [DONE]."""
-    loop = asyncio.get_running_loop()
-    try:
-        async with asyncio.timeout_at(min(loop.time() + idle, deadline)) as timer:
-            while True:
-                chunk = await response.readany()
+class UpstreamStream:
+    """An upstream SSE stream, from its first events to the release of its connection.
+
+    `open()` reads until the first complete event: until then nothing is committed to the
+    client, so a failure can still be retried or fall back. `relay()` sends it on and always
+    hands the connection back (to the pool when read to its end, else closed).
+    """
+
+    def __init__(self, response: Response) -> None:
+        self.response = response
+        self.scanner = SseScanner()
+        self.first = b""
+
+    async def open(self, timeout: float) -> None:
+        async with asyncio.timeout(timeout):
+            while not self.first:
+                chunk = await self.response.readany()
                 if not chunk:
-                    break
-                forward = scanner.feed(chunk)
-                if forward:
-                    await out.write(forward)
-                timer.reschedule(min(loop.time() + idle, deadline))
-    except TimeoutError:
-        raise StreamBroken(
-            "stalled" if loop.time() < deadline else "timeout", "the upstream stopped sending; the answer is incomplete"
-        ) from None
-    except (UpstreamBodyError, OSError):
-        raise StreamBroken("cut", "the upstream connection broke mid-stream; the answer is incomplete") from None
-    if scanner.buffer.strip():
-        raise StreamBroken("cut", "the upstream stream ended inside an event; the answer is incomplete")
-    if not scanner.done:
-        raise StreamBroken("no_done", "the upstream stream ended without [DONE]; the answer may be incomplete")
+                    raise StreamBroken("cut", "the upstream closed the stream before its first event")
+                self.first = self.scanner.feed(chunk)
+
+    def close(self) -> None:
+        """Drop the upstream connection (a stream abandoned before it was relayed)."""
+        self.response.close()
+
+    async def relay(
+        self,
+        request: web.Request,
+        out: web.StreamResponse,
+        *,
+        idle: float,
+        deadline: float,
+        error_event: ErrorEvent,
+        request_id: str,
+    ) -> StreamOutcome:
+        outcome = StreamOutcome()
+        try:
+            await out.prepare(request)
+            await out.write(self.first)
+            outcome.first_byte_at = time.perf_counter()
+            try:
+                await self._pump(out, idle, deadline)
+            except StreamBroken as exc:
+                outcome.broken = exc.kind
+                await out.write(error_event(exc.kind, exc.message, request_id))
+                return outcome  # no end marker: the client must not take this for a complete answer
+            outcome.usage = self.scanner.usage
+            await out.write_eof()
+            return outcome
+        finally:
+            # Read to its end, the upstream connection serves the next request; otherwise it is dropped.
+            self.response.release()
+
+    async def _pump(self, out: web.StreamResponse, idle: float, deadline: float) -> None:
+        """Forward the rest of the stream; raise StreamBroken if it does not end with [DONE]."""
+        loop = asyncio.get_running_loop()
+        response, scanner = self.response, self.scanner
+        try:
+            async with asyncio.timeout_at(min(loop.time() + idle, deadline)) as timer:
+                while True:
+                    chunk = await response.readany()
+                    if not chunk:
+                        break
+                    forward = scanner.feed(chunk)
+                    if forward:
+                        await out.write(forward)
+                    timer.reschedule(min(loop.time() + idle, deadline))
+        except TimeoutError:
+            raise StreamBroken(
+                "stalled" if loop.time() < deadline else "timeout",
+                "the upstream stopped sending; the answer is incomplete",
+            ) from None
+        except (UpstreamBodyError, OSError):
+            raise StreamBroken("cut", "the upstream connection broke mid-stream; the answer is incomplete") from None
+        if scanner.buffer.strip():
+            raise StreamBroken("cut", "the upstream stream ended inside an event; the answer is incomplete")
+        if not scanner.done:
+            raise StreamBroken("no_done", "the upstream stream ended without [DONE]; the answer may be incomplete")

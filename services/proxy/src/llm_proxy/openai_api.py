@@ -1,0 +1,134 @@
+"""OpenAI-compatible endpoints (thin handlers) and the path every routed request takes.
+
+`proxy_request()` is that path: look the model up, check the client may use it, forward
+(forwarding.py: per candidate route, its upstream body and its attempts), then answer with the
+whole body or relay the stream (streaming.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from aiohttp import web
+
+from llm_common.bodies import check_chat, parse_object
+
+from .apis import CHAT, Api, usage_tokens
+from .backends import test_headers
+from .context import CONTEXT, RequestContext
+from .errors import ModelNotFound, PayloadTooLarge, PermissionDenied
+from .forwarding import Answer, UpstreamCall
+from .routing import Route, RoutingTable
+from .state import FORWARDER, KNOWLEDGE, METRICS, ROUTES, SETTINGS
+
+STARTED = int(time.time())
+STREAM_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+
+
+async def read_body(request: web.Request) -> bytes:
+    limit = request.app[SETTINGS].max_body_bytes
+    if request.content_length is not None and request.content_length > limit:
+        raise PayloadTooLarge(f"The request body is larger than {limit} bytes")
+    return await request.read()
+
+
+def lookup(table: RoutingTable, model: str, ctx: RequestContext) -> Route:
+    """The route for `model`, if the client may use it."""
+    ctx.model = model[:200]  # logged as asked; metrics count names not in the table as unknown
+    route = table.get(model)
+    if route is None:
+        raise ModelNotFound(model, table.names())
+    ctx.model = route.name
+    if ctx.client is not None and not ctx.client.allows(route.name):
+        raise PermissionDenied(f"This API key may not use the model '{route.name}'", param="model")
+    return route
+
+
+def upstream_call(request: web.Request, api: Api, body: dict[str, Any], raw: bytes, stream: bool) -> UpstreamCall:
+    ctx = request[CONTEXT]
+    return UpstreamCall(
+        api=api,
+        body=body,
+        raw=raw,
+        stream=stream,
+        request_id=ctx.request_id,
+        table=request.app[ROUTES].current,
+        knowledge=request.app[KNOWLEDGE].current,
+        client_headers=test_headers(request.headers),
+        client=ctx.client,
+    )
+
+
+def answer_headers(request_id: str, answer: Answer) -> dict[str, str]:
+    return {
+        **answer.headers,
+        "X-Request-Id": request_id,
+        "X-LLM-Proxy-Model": answer.route.name,
+        "X-LLM-Proxy-Upstream-Model": answer.route.upstream_model,
+        "X-LLM-Proxy-Attempts": str(answer.attempts),
+    }
+
+
+def count_usage(request: web.Request, api: Api, model: str, usage: Any) -> None:
+    tokens = usage_tokens(api, usage)
+    if tokens is not None:
+        request.app[METRICS].count_tokens(model, *tokens)
+
+
+async def proxy_request(request: web.Request, call: UpstreamCall, model: str) -> web.StreamResponse:
+    ctx = request[CONTEXT]
+    route = lookup(call.table, model, ctx)
+    answer = await request.app[FORWARDER].forward(call, route)
+    ctx.answered_by = answer.route.name
+    headers = answer_headers(ctx.request_id, answer)
+    if answer.stream is None:
+        count_usage(request, call.api, answer.route.name, answer.usage)
+        return web.Response(status=answer.status, body=answer.body, headers=headers)
+    metrics = request.app[METRICS]
+    timeouts = call.table.timeouts_for(answer.route)
+    deadline = asyncio.get_running_loop().time() + timeouts.total
+    out = web.StreamResponse(status=answer.status, headers={**headers, **STREAM_HEADERS})
+    outcome = await answer.stream.relay(
+        request,
+        out,
+        idle=timeouts.idle,
+        deadline=deadline,
+        error_event=call.api.stream_error,
+        request_id=ctx.request_id,
+    )
+    if outcome.first_byte_at is not None:
+        metrics.of(metrics.ttft, route.name).observe(outcome.first_byte_at - ctx.started)
+    if outcome.broken is not None:
+        metrics.of(metrics.stream_errors, route.name, outcome.broken).inc()
+        ctx.stream_error = outcome.broken
+    else:
+        count_usage(request, call.api, answer.route.name, outcome.usage)
+    return out
+
+
+async def chat_completions(request: web.Request) -> web.StreamResponse:
+    raw = await read_body(request)
+    body = parse_object(raw, max_depth=request.app[SETTINGS].max_content_depth)
+    chat = check_chat(body, max_messages=request.app[SETTINGS].max_messages)
+    return await proxy_request(request, upstream_call(request, CHAT, body, raw, chat.stream), chat.model)
+
+
+async def list_models(request: web.Request) -> web.Response:
+    table = request.app[ROUTES].current
+    client = request[CONTEXT].client
+    data = [
+        {
+            "id": r.name,
+            "object": "model",
+            "created": STARTED,
+            "owned_by": r.backend,
+            "group": r.group,
+            "context": r.context,
+            "source": r.source,  # base | overlay: published fine-tunes live in the overlay
+        }
+        for r in table.routes.values()
+        if client is None or client.allows(r.name)
+    ]
+    return web.json_response({"object": "list", "data": data})

@@ -1,0 +1,40 @@
+"""The proxy's application state: every `app[...]` key, typed with the class it holds.
+
+Everything here is built by `app.create_app()` (or its cleanup contexts) and lives as long as
+the app. Request-scoped values live in `context.RequestContext` instead.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from .client_keys import ClientKeys
+from .forwarding import Forwarder
+from .knowledge import KnowledgePack
+from .logs import Redactor, RequestLog
+from .metrics import ProxyMetrics
+from .routing import RoutingTable
+from .seen_samples import SeenSamples
+from .settings import ProxySettings
+from .watcher import Reloadable
+
+
+@dataclass
+class Serving:
+    """Where the process is in its life: draining once SIGTERM arrived."""
+
+    draining: bool = False
+
+
+SETTINGS = web.AppKey("settings", ProxySettings)
+ROUTES = web.AppKey("routes", Reloadable[RoutingTable])
+KNOWLEDGE = web.AppKey("knowledge", Reloadable[KnowledgePack])
+CLIENT_KEYS = web.AppKey("client_keys", Reloadable[ClientKeys])
+FORWARDER = web.AppKey("forwarder", Forwarder)  # set by a cleanup context: it owns the connection pools
+METRICS = web.AppKey("metrics", ProxyMetrics)
+SERVING = web.AppKey("serving", Serving)
+SEEN_SAMPLES = web.AppKey("seen_samples", SeenSamples)
+REDACTOR = web.AppKey("redactor", Redactor)
+REQUEST_LOG = web.AppKey("request_log", RequestLog)  # absent when request lines are off
