@@ -183,9 +183,9 @@ async def test_an_answer_from_a_fallback_names_the_model_that_gave_it(make_proxy
         ],
     }
     proxy = await make_proxy(routes, retry_attempts=1)
-    status, reply = await post(http, proxy, body(model="paid-model", sample=False, custom=True))
+    status, reply = await post(http, proxy, seed_body(model="paid-model", sample=False, custom=True))
     assert status == 200
     assert reply["model_name"] == "mock-gpt-model-0701" and reply["requested_model"] == "paid-model"
     assert reply["response"]["response"].startswith("[mock model")
-    status, reply = await post(http, proxy, body(sample=False, custom=True))
+    status, reply = await post(http, proxy, seed_body(sample=False, custom=True))
     assert status == 200 and reply["model_name"] == "mock-gpt-model-0701" and "requested_model" not in reply

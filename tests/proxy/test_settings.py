@@ -39,8 +39,8 @@ def test_a_flag_beats_the_environment_which_beats_the_settings_file(tmp_path):
     "argv, environ, fragment",
     [
         (["--config", "{config}"], {}, "unknown setting 'no_such_setting'"),
-        ([], {"LLM_PROXY_LOG_FORMAT": "xml"}, "log_format must be text or json"),
-        ([], {"LLM_PROXY_PORT": "eighty"}, "eighty"),
+        ([], {"LLM_PROXY_LOG_FORMAT": "xml"}, "LLM_PROXY_LOG_FORMAT: expected one of text, json, got 'xml'"),
+        ([], {"LLM_PROXY_PORT": "eighty"}, "LLM_PROXY_PORT: expected a whole number, got 'eighty'"),
     ],
 )
 def test_bad_settings_stop_the_start_with_a_reason(tmp_path, capsys, argv, environ, fragment):
