@@ -8,7 +8,7 @@ import pytest
 from aiohttp import web
 from fixtures.kubelet import kubelet_write, wait_for
 
-from llm_proxy.keys import REDACTOR, ROUTES
+from llm_proxy.state import REDACTOR, ROUTES
 
 OLD_KEY = "rotation-key-one-0123456789"  # not key-shaped (sk-...), so only the redactor's list hides it
 NEW_KEY = "rotation-key-two-9876543210"
