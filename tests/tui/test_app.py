@@ -1,5 +1,6 @@
 """Drive llm-tui with Pilot against a real proxy and mock."""
 
+from textual.command import CommandList
 from textual.widgets import Input, Markdown
 
 from llm_tui.app import LlmTui
@@ -164,3 +165,21 @@ async def test_theme_toggle_is_remembered(stack):
         await pilot.press("ctrl+t")
         assert app.theme == "textual-light"
     assert load_config(stack.url).theme == "textual-light"
+
+
+async def test_the_command_palette_switches_the_model(stack):
+    app = LlmTui(load_config(stack.url))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, lambda: app.chat.model == "mock-gpt-model-0701")
+        await pilot.press("ctrl+p")
+        await pilot.press(*"Use model louis-ft")
+
+        def best_hit_is_the_model() -> bool:
+            hits = app.screen.query_one(CommandList)
+            return bool(hits.option_count) and "louis-ft" in str(hits.get_option_at_index(0).prompt)
+
+        await settle(pilot, best_hit_is_the_model)
+        await pilot.press("enter")
+        await settle(pilot, lambda: app.chat.model == "louis-ft")
+        assert isinstance(app.screen, ChatScreen) and "model louis-ft" in str(app.chat.query_one("#status").render())
+    assert load_config(stack.url).last_model == "louis-ft"

@@ -4,6 +4,7 @@ Usage: .venv/bin/python tui/scripts/screenshot.py [OUT.svg]
 """
 
 import asyncio
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -19,26 +20,24 @@ from llm_tui.widgets.answer import Exchange
 from mock_model.app import create_app as create_mock
 from mock_model.settings import MockSettings
 
+ROOT = Path(__file__).resolve().parents[2]
+
+
+async def serve(app: web.Application) -> tuple[web.AppRunner, int]:
+    """Serve `app` on a free loopback port; returns its runner and the port."""
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    return runner, runner.addresses[0][1]
+
 
 async def main(out: Path) -> None:
     tmp = Path(tempfile.mkdtemp())
-    mock = web.AppRunner(create_mock(MockSettings()))
-    await mock.setup()
-    mock_site = web.TCPSite(mock, "127.0.0.1", 0)
-    await mock_site.start()
-    mock_port = mock_site._server.sockets[0].getsockname()[1]
+    mock, mock_port = await serve(create_mock(MockSettings()))
     routes = tmp / "routes.yaml"
-    routes.write_text(
-        Path(__file__).resolve().parents[2].joinpath("services/proxy/src/llm_proxy/data/routes.yaml").read_text()
-    )
-    import os
-
-    os.environ["MOCK_MODEL_URL"] = f"http://127.0.0.1:{mock_port}/v1"
-    proxy = web.AppRunner(create_proxy(ProxySettings(routes=routes, log_requests=False)))
-    await proxy.setup()
-    proxy_site = web.TCPSite(proxy, "127.0.0.1", 0)
-    await proxy_site.start()
-    port = proxy_site._server.sockets[0].getsockname()[1]
+    routes.write_text(ROOT.joinpath("services/proxy/src/llm_proxy/data/routes.yaml").read_text())
+    os.environ["MOCK_MODEL_URL"] = f"http://127.0.0.1:{mock_port}/v1"  # the packaged table's mock backend
+    proxy, port = await serve(create_proxy(ProxySettings(routes=routes, log_requests=False)))
     app = LlmTui(
         TuiConfig(url=f"http://127.0.0.1:{port}"),
         store=ConversationStore(tmp / "c"),
@@ -64,6 +63,6 @@ async def main(out: Path) -> None:
 
 
 if __name__ == "__main__":
-    target = Path(sys.argv[1] if len(sys.argv) > 1 else Path(__file__).resolve().parents[2] / "docs" / "tui.svg")
+    target = Path(sys.argv[1] if len(sys.argv) > 1 else ROOT / "docs" / "tui.svg")
     asyncio.run(main(target))
     print(f"saved {target}")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from functools import partial
+from typing import cast
 
 from textual.app import App
 from textual.command import Hit, Hits, Provider
@@ -13,6 +15,7 @@ from .config import TuiConfig, data_dir
 from .screens.chat import ChatScreen
 from .screens.unreachable import UnreachableScreen
 from .store import ConversationStore
+from .widgets.model_picker import ModelPicker
 
 POLL_SECONDS = 5.0
 
@@ -21,22 +24,18 @@ class LlmCommands(Provider):
     """Command palette entries of our own (ctrl+p)."""
 
     async def search(self, query: str) -> Hits:
-        app = self.app
+        app = cast(LlmTui, self.app)
         chat = app.chat
-        entries: list[tuple[str, Callable, str]] = [
+        entries: list[tuple[str, Callable[[], object], str]] = [
             ("New conversation", chat.action_new, "Start over with an empty conversation"),
             ("Open conversation…", chat.action_open, "Reopen a saved conversation"),
             ("Export conversation as Markdown", chat.action_export, "Write it to the data directory"),
             ("Toggle light/dark theme", app.action_toggle_dark, "Remembered for next time"),
             ("Reload models and sample questions", chat.refresh_lists, "Ask the proxy again"),
         ]
-        for model in [o.id for o in chat.query_one("#models").options if o.id]:
+        for model in [o.id for o in chat.query_one(ModelPicker).options if o.id]:
             entries.append(
-                (
-                    f"Use model {model}",
-                    lambda m=model: chat.on_model_picker_picked(type("E", (), {"model": m})()),
-                    "Switch the model for the next question",
-                )
+                (f"Use model {model}", partial(chat.use_model, model), "Switch the model for the next question")
             )
         matcher = self.matcher(query)
         for title, callback, help_text in entries:

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 import httpx
 import openai
+from openai.types.chat import ChatCompletionMessageParam
 
 GROUP_ORDER = ("fine-tuned", "mock", "openai")
 GROUP_TITLES = {"fine-tuned": "Fine-tuned", "mock": "Mock", "openai": "OpenAI"}
@@ -62,7 +63,7 @@ class ProxyClient:
             base_url=self.url + "/v1",
             api_key=api_key or "no-key",
             max_retries=0,
-            timeout=httpx.Timeout(300, connect=5),
+            timeout=openai.Timeout(300, connect=5),
             default_headers=extra_headers or {},
         )
 
@@ -99,7 +100,9 @@ class ProxyClient:
         resp.raise_for_status()
         return [q.split(": ", 1)[1] if q.startswith("question ") and ": " in q else q for q in resp.json()["response"]]
 
-    async def ask(self, model: str, messages: list[dict]) -> AsyncIterator[Delta | Finished | Failed]:
+    async def ask(
+        self, model: str, messages: list[ChatCompletionMessageParam]
+    ) -> AsyncIterator[Delta | Finished | Failed]:
         stats = Stats(model=model)
         started = self.clock()
         try:

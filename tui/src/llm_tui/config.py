@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import platformdirs
+import tomli_w
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 
@@ -36,16 +37,15 @@ class TuiConfig:
     def save(self) -> None:
         """Write the file (TOML) atomically; the API key is kept only if it came from the file."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        lines = [
-            f"{key} = {json.dumps(value)}"
+        document: dict[str, str | dict[str, str]] = {
+            key: value
             for key, value in asdict(self).items()
             if isinstance(value, str) and (key != "api_key" or self._key_from_file)
-        ]
+        }
         if self.extra_headers:
-            lines.append("[extra_headers]")
-            lines += [f"{json.dumps(k)} = {json.dumps(v)}" for k, v in self.extra_headers.items()]
+            document["extra_headers"] = dict(self.extra_headers)
         tmp = self.path.with_suffix(".tmp")
-        tmp.write_text("\n".join(lines) + "\n")
+        tmp.write_text(tomli_w.dumps(document))
         tmp.replace(self.path)
 
     _key_from_file: bool = field(default=False, repr=False)

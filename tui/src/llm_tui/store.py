@@ -9,6 +9,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from openai.types.chat import ChatCompletionMessageParam
+
 
 @dataclass
 class Turn:
@@ -25,9 +27,15 @@ class Conversation:
     created: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
     turns: list[Turn] = field(default_factory=list)
 
-    def messages(self) -> list[dict]:
+    def messages(self) -> list[ChatCompletionMessageParam]:
         """What goes to the model: the user and assistant turns, not the error notes."""
-        return [{"role": t.role, "content": t.content} for t in self.turns if t.role in ("user", "assistant")]
+        messages: list[ChatCompletionMessageParam] = []
+        for turn in self.turns:
+            if turn.role == "user":
+                messages.append({"role": "user", "content": turn.content})
+            elif turn.role == "assistant":
+                messages.append({"role": "assistant", "content": turn.content})
+        return messages
 
     def markdown(self) -> str:
         lines = [f"# {self.title}", "", f"_{self.created}_", ""]

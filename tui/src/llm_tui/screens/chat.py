@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from openai.types.chat import ChatCompletionMessageParam
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.screen import Screen
 from textual.widgets import Footer, Header, Input, Label, Static
 from textual.worker import Worker, WorkerState
 
@@ -17,9 +17,11 @@ from ..store import Conversation, Turn
 from ..widgets.answer import Exchange, figures
 from ..widgets.model_picker import ModelPicker
 from ..widgets.samples import SampleQuestions
+from .base import TuiScreen
+from .conversations import ConversationsScreen
 
 
-class ChatScreen(Screen):
+class ChatScreen(TuiScreen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "cancel", "Cancel answer"),
         Binding("ctrl+n", "new", "New"),
@@ -54,18 +56,18 @@ class ChatScreen(Screen):
 
     async def on_mount(self) -> None:
         self.query_one("#question", Input).focus()
-        self.sub_title = self.app.display_url
+        self.sub_title = self.tui.display_url
         await self.refresh_lists()
 
     async def refresh_lists(self) -> None:
-        client = self.app.client
+        client = self.tui.client
         try:
             models = await client.models()
         except Exception:  # shown by the connection status; the lists stay as they were
             models = []
         if models:
             names = [m.id for m in models]
-            remembered = self.app.config.last_model
+            remembered = self.tui.config.last_model
             mock = next((m.id for m in models if m.group == "mock"), None)
             self.model = self.model if self.model in names else remembered if remembered in names else mock or names[0]
             self.query_one(ModelPicker).set_models(models, self.model)
@@ -81,7 +83,7 @@ class ChatScreen(Screen):
         self.update_status()
 
     def update_status(self) -> None:
-        state = self.app.connection
+        state = self.tui.connection
         marks = {
             "connected": "● connected",
             "draining": "◐ draining",
@@ -91,16 +93,20 @@ class ChatScreen(Screen):
         }
         t = self.totals
         mean = (t["latency"] / t["answers"] * 1000) if t["answers"] else 0
-        timing = f" · mean latency {mean:,.0f} ms" if self.app.show_timing and t["answers"] else ""
+        timing = f" · mean latency {mean:,.0f} ms" if self.tui.show_timing and t["answers"] else ""
         self.query_one("#status", Static).update(
-            f"{marks.get(state, state)} {self.app.display_url} · model {self.model or '—'} · "
+            f"{marks.get(state, state)} {self.tui.display_url} · model {self.model or '—'} · "
             f"{t['answers']} answers · {t['tokens']} tokens{timing}"
         )
 
     # -- asking ---------------------------------------------------------------------------
     def on_model_picker_picked(self, event: ModelPicker.Picked) -> None:
-        self.model = event.model
-        self.app.remember_model(event.model)
+        self.use_model(event.model)
+
+    def use_model(self, model: str) -> None:
+        """Ask `model` from the next question on (and remember it for the next start)."""
+        self.model = model
+        self.tui.remember_model(model)
         self.update_status()
         self.query_one("#question", Input).focus()
 
@@ -131,19 +137,19 @@ class ChatScreen(Screen):
         self.worker = self.stream_answer(exchange, self.model, self.conversation.messages())
 
     @work(exclusive=True, group="answer")
-    async def stream_answer(self, exchange: Exchange, model: str, messages: list[dict]) -> None:
+    async def stream_answer(self, exchange: Exchange, model: str, messages: list[ChatCompletionMessageParam]) -> None:
         transcript = self.query_one("#transcript", VerticalScroll)
         text: list[str] = []
         stats = Stats(model=model)
         try:
-            async for event in self.app.client.ask(model, messages):
+            async for event in self.tui.client.ask(model, messages):
                 if isinstance(event, Delta):
                     text.append(event.text)
                     await exchange.append(event.text)
                     transcript.scroll_end(animate=False)
                 elif isinstance(event, Finished):
                     stats = event.stats
-                    await exchange.finish(stats, self.app.show_timing)
+                    await exchange.finish(stats, self.tui.show_timing)
                     self._record(model, "".join(text), stats)
                 elif isinstance(event, Failed):
                     await exchange.fail(event.message)
@@ -152,9 +158,9 @@ class ChatScreen(Screen):
             await exchange.cancelled()
             if text:  # keep what arrived, marked as cut short
                 self.conversation.turns.append(Turn("assistant", "".join(text) + "\n\n_(cancelled)_", model))
-            self.app.store.save(self.conversation)
+            self.tui.store.save(self.conversation)
             raise
-        self.app.store.save(self.conversation)
+        self.tui.store.save(self.conversation)
         transcript.scroll_end(animate=False)
 
     def _record(self, asked: str, text: str, stats: Stats) -> None:
@@ -188,13 +194,11 @@ class ChatScreen(Screen):
         self.query_one("#question", Input).focus()
 
     def action_open(self) -> None:
-        from .conversations import ConversationsScreen
-
-        self.app.push_screen(ConversationsScreen(self.app.store.list()), self._opened)
+        self.tui.push_screen(ConversationsScreen(self.tui.store.list()), self._opened)
 
     async def _opened(self, conversation_id: str | None) -> None:
         if conversation_id:
-            await self.open_conversation(self.app.store.load(conversation_id))
+            await self.open_conversation(self.tui.store.load(conversation_id))
 
     async def open_conversation(self, conversation: Conversation) -> None:
         self.action_cancel()
@@ -220,7 +224,7 @@ class ChatScreen(Screen):
                             s.get("prompt_tokens", 0),
                             s.get("completion_tokens", 0),
                         ),
-                        self.app.show_timing,
+                        self.tui.show_timing,
                     ),
                 )
             else:
@@ -232,7 +236,7 @@ class ChatScreen(Screen):
         if not self.conversation.turns:
             self.notify("Nothing to export yet.", severity="warning")
             return
-        path = self.app.store.export(self.conversation)
+        path = self.tui.store.export(self.conversation)
         self.notify(f"Exported to {path}")
 
     def action_focus_samples(self) -> None:

@@ -7,8 +7,9 @@ from typing import ClassVar
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Center, Vertical
-from textual.screen import Screen
 from textual.widgets import Footer, Markdown
+
+from .base import TuiScreen
 
 ADVICE = {
     "unreachable": """\
@@ -33,7 +34,16 @@ Start `llm-tui --api-key KEY`, or set `LLM_PROXY_API_KEY`, with a key the proxy 
 }
 
 
-class UnreachableScreen(Screen):
+class UnreachableScreen(TuiScreen[None]):
+    DEFAULT_CSS = """
+    UnreachableScreen #advice {
+        width: 90;
+        height: auto;
+        margin: 2 0;
+        border: round $warning;
+        padding: 1 2;
+    }
+    """
     BINDINGS: ClassVar[list[BindingType]] = [Binding("r", "retry", "Retry"), Binding("q", "app.quit", "Quit")]
 
     def __init__(self, state: str, url: str) -> None:
@@ -48,4 +58,4 @@ class UnreachableScreen(Screen):
         yield Footer()
 
     async def action_retry(self) -> None:
-        await self.app.check_connection()
+        await self.tui.check_connection()

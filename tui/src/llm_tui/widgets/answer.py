@@ -5,6 +5,7 @@ from __future__ import annotations
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Markdown, Static
+from textual.widgets.markdown import MarkdownStream
 
 from ..client import Stats
 
@@ -19,11 +20,38 @@ def figures(stats: Stats, show_timing: bool = True) -> str:
 
 
 class Exchange(Vertical):
+    DEFAULT_CSS = """
+    Exchange {
+        height: auto;
+        margin: 1 0 0 0;
+        border-left: thick $primary;
+        padding: 0 1;
+        &.failed {
+            border-left: thick $error;
+        }
+        .question {
+            color: $text-muted;
+        }
+        .answer {
+            margin: 0;
+            padding: 0;
+        }
+        .figures {
+            color: $text-muted;
+            text-style: italic;
+        }
+        &.failed .figures {
+            color: $error;
+            text-style: bold;
+        }
+    }
+    """
+
     def __init__(self, question: str, model: str) -> None:
         super().__init__(classes="exchange")
         self.question = question
         self.model = model
-        self._stream = None
+        self._stream: MarkdownStream | None = None
 
     def compose(self) -> ComposeResult:
         yield Static(f"[b]You[/b] → {self.model}: {self.question}", classes="question", markup=True)

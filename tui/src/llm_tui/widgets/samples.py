@@ -32,4 +32,5 @@ class SampleQuestions(OptionList):
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         event.stop()
-        self.action_ask(int(event.option.id))
+        if event.option.id is not None:
+            self.action_ask(int(event.option.id))
