@@ -15,11 +15,13 @@ CI_DIR=${LLM_PROXY_CI_DIR:-/var/lib/llm-proxy-ci}
 CACHE_DIR=${LLM_PROXY_CI_CACHE:-/var/cache/llm-proxy-ci}
 BASE_IMAGE=${LLM_PROXY_BASE_IMAGE:-localhost/pybase:bookworm}
 SUITE=bookworm
+# catatonit: the pause process of the infra container `podman kube play` starts in every pod.
 # The CNI network backend with its dnsname plugin: containers on one network find each other by
 # name. (netavark was tried: on these machines its containers could not resolve outside names, so
 # pip inside an image build failed.)
 PACKAGES=(podman buildah runc fuse-overlayfs slirp4netns uidmap debootstrap
-          golang-github-containernetworking-plugin-dnsname)
+          golang-github-containernetworking-plugin-dnsname
+          catatonit)
 
 log() { printf '[setup-podman] %s\n' "$*" >&2; }
 
