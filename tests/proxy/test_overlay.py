@@ -7,8 +7,8 @@ import yaml
 from fixtures.kubelet import kubelet_write, wait_for
 from fixtures.proxy_servers import proxy_routes
 
-from llm_proxy.state import ROUTES
 from llm_proxy.routing import RoutingError, merge_routes
+from llm_proxy.state import ROUTES
 
 BASE = """\
 backends:
