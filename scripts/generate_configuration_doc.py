@@ -13,6 +13,8 @@ from pathlib import Path
 from llm_common.settings import markdown_table
 from llm_proxy.settings import ENV_PREFIX as PROXY_PREFIX
 from llm_proxy.settings import ProxySettings
+from mock_model.settings import ENV_PREFIX as MOCK_PREFIX
+from mock_model.settings import MockSettings
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGET = ROOT / "docs" / "configuration.md"
@@ -42,8 +44,21 @@ the routing table's `${OPENAI_API_KEY}` (see [routing.md](routing.md)).
 """
 
 
+MOCK = """
+## Mock model (`mock-model`)
+
+Environment variables `MOCK_MODEL_<NAME>`; a YAML settings file named by `--config FILE` or
+`MOCK_MODEL_CONFIG` takes the same names in lower case. Every setting also has a flag
+(`--ttft-ms 200`, `--fault rate_limit`, `--access-log`...). The latency and fault settings are the
+defaults each request can override with `X-Mock-*` headers (see [mock-model.md](mock-model.md)).
+
+"""
+
+
 def render() -> str:
-    return HEADER + PROXY + markdown_table(ProxySettings, PROXY_PREFIX)
+    return (
+        HEADER + PROXY + markdown_table(ProxySettings, PROXY_PREFIX) + MOCK + markdown_table(MockSettings, MOCK_PREFIX)
+    )
 
 
 def main() -> int:

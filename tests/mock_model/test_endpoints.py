@@ -75,17 +75,20 @@ async def test_send_inference_with_a_custom_question_and_the_short_form(client):
 
 
 @pytest.mark.parametrize(
-    "body, fragment",
+    "body, status, fragment",
     [
-        (seed_body(sample=True, custom=True), "either make custom question"),
-        (seed_body(sample=False, custom=False), "either make custom question"),
-        (seed_body(number=100), "valid question number range from 1 to 10"),
-        (seed_body(number="four"), "must be an integer"),
+        (seed_body(sample=True, custom=True), 400, "either make custom question"),
+        (seed_body(sample=False, custom=False), 400, "either make custom question"),
+        (seed_body(number=100), 422, "valid question number range from 1 to 10"),
+        (seed_body(number="four"), 400, "must be a whole number"),
+        ({"inference": {"sample_question": {"status": "yes"}, "custom_question": {}}}, 400, "true or false"),
+        ({"model": {"model_name": "m"}}, 400, "'inference' must be an object"),
     ],
 )
-async def test_send_inference_errors(client, body, fragment):
+async def test_send_inference_errors_follow_the_proxys_rule(client, body, status, fragment):
+    # The rule and its statuses are the proxy's (llm_common.seed): the same body fails the same way on both.
     resp = await client.post("/send_inference", json=body)
-    assert resp.status == 400
+    assert resp.status == status
     assert fragment in (await resp.json())["error"]["message"]
 
 

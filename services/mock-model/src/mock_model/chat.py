@@ -8,6 +8,8 @@ from typing import Any
 
 from aiohttp import web
 
+from llm_common import bodies
+
 from . import delivery, tokens, validation
 from .answers import Answer
 from .errors import InvalidRequest
@@ -15,6 +17,7 @@ from .faults import split_model_suffix
 from .state import ANSWERS, METRICS
 
 ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
+MAX_MESSAGES = 100_000  # the proxy enforces the configured limit; the mock answers what it is sent
 
 
 @dataclass(frozen=True)
@@ -27,37 +30,23 @@ class ChatRequest:
     suffix: dict[str, str]
 
 
-def validate_messages(messages: object, param: str = "messages") -> list[dict[str, Any]]:
-    """A non-empty list of messages with known roles and string or list-of-parts content."""
-    if not isinstance(messages, list) or not messages:
-        raise InvalidRequest(f"'{param}' must be a non-empty list of messages", param=param, code="invalid_type")
+def check_roles(messages: list[dict[str, Any]]) -> None:
+    """OpenAI refuses a role it does not know; the proxy passes roles on, so only the mock checks."""
     for i, message in enumerate(messages):
-        if not isinstance(message, dict):
-            raise InvalidRequest(f"{param}[{i}] must be an object", param=f"{param}[{i}]", code="invalid_type")
         role = message.get("role")
         if role not in ROLES:
             raise InvalidRequest(
-                f"{param}[{i}].role must be one of {sorted(ROLES)}, got {role!r}",
-                param=f"{param}[{i}].role",
+                f"messages[{i}].role must be one of {sorted(ROLES)}, got {role!r}",
+                param=f"messages[{i}].role",
                 code="invalid_value",
             )
-        content = message.get("content")
-        if not (content is None or isinstance(content, (str, list))):
-            raise InvalidRequest(
-                f"{param}[{i}].content must be a string or a list of parts",
-                param=f"{param}[{i}].content",
-                code="invalid_type",
-            )
-    return messages
 
 
 def parse_chat_request(raw: bytes) -> ChatRequest:
     body = validation.json_object(raw)
-    model = validation.model_name(body)
-    if "messages" not in body:
-        raise InvalidRequest("'messages' must be a non-empty list of messages", param="messages", code="missing_field")
-    messages = validate_messages(body["messages"])
-    stream = validation.boolean(body, "stream")
+    # The checks the proxy makes (llm_common), then the roles only the mock insists on.
+    checked = bodies.check_chat(body, max_messages=MAX_MESSAGES)
+    check_roles(checked.messages)
     validation.numbers(body, "temperature", "top_p", "presence_penalty", "frequency_penalty")
     if body.get("max_completion_tokens") is not None:
         max_tokens = validation.integer(body, "max_completion_tokens", 1)
@@ -65,8 +54,8 @@ def parse_chat_request(raw: bytes) -> ChatRequest:
         max_tokens = validation.integer(body, "max_tokens", 1)
     validation.single_choice(body)
     usage = validation.include_usage(body)
-    name, suffix = split_model_suffix(model)
-    return ChatRequest(name, messages, stream, usage, max_tokens, suffix)
+    name, suffix = split_model_suffix(checked.model)
+    return ChatRequest(name, checked.messages, checked.stream, usage, max_tokens, suffix)
 
 
 def last_user_text(messages: list[dict[str, Any]]) -> str:

@@ -15,12 +15,16 @@ from typing import Any
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from llm_common import openai_errors
+from llm_common.bodies import BodyError
+from llm_common.seed import SeedQuestionError
+
 log = logging.getLogger("mock_model")
 
 
 class MockError(Exception):
     status = 500
-    type = "server_error"
+    type = openai_errors.SERVER
     code: str | None = None
 
     def __init__(
@@ -45,17 +49,17 @@ class MockError(Exception):
         self.headers = headers or {}
 
     def body(self) -> dict[str, Any]:
-        return {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code}}
+        return openai_errors.error_body(self.message, self.type, self.code, self.param)
 
 
 class InvalidRequest(MockError):
     status = 400
-    type = "invalid_request_error"
+    type = openai_errors.INVALID_REQUEST
 
 
 class NotFound(MockError):
     status = 404
-    type = "invalid_request_error"
+    type = openai_errors.NOT_FOUND
     code = "not_found"
 
 
@@ -69,29 +73,38 @@ def error_response(exc: MockError) -> web.Response:
     )
 
 
-def _http_error(request: web.Request, exc: web.HTTPException) -> MockError:
-    if exc.status == 404:
-        # OpenAI's own words for a path it does not serve.
-        return InvalidRequest(f"Invalid URL ({request.method} {request.path})", status=404, code="not_found")
-    message = f"{request.method} {request.path}: {exc.reason}"
-    code = exc.reason.lower().replace(" ", "_")
-    if exc.status >= 500:
-        return MockError(message, status=exc.status, code=code)
-    return InvalidRequest(message, status=exc.status, code=code)
+def as_mock_error(request: web.Request, exc: Exception) -> MockError | None:
+    """The mock's error for a foreign one; None for what is not an error answer (a redirect, a
+    client that went away) or is a bug."""
+    if isinstance(exc, MockError):
+        return exc
+    if isinstance(exc, BodyError):
+        return InvalidRequest(exc.message, param=exc.param, code=exc.code)
+    if isinstance(exc, SeedQuestionError):
+        return InvalidRequest(exc.message, status=exc.status, param="inference")
+    if isinstance(exc, web.HTTPException) and exc.status >= 400:
+        if exc.status == 404:
+            # OpenAI's own words for a path it does not serve.
+            return InvalidRequest(f"Invalid URL ({request.method} {request.path})", status=404, code="not_found")
+        message = f"{request.method} {request.path}: {exc.reason}"
+        code = exc.reason.lower().replace(" ", "_")
+        if exc.status >= 500:
+            return MockError(message, status=exc.status, code=code)
+        return InvalidRequest(message, status=exc.status, code=code)
+    return None
 
 
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)
-    except MockError as exc:
-        return error_response(exc)
-    except web.HTTPException as exc:
-        if exc.status < 400:
-            raise
-        return error_response(_http_error(request, exc))
     except OSError:  # the client went away (ConnectionResetError is one): nothing to answer
         raise
-    except Exception:
+    except Exception as exc:
+        error = as_mock_error(request, exc)
+        if error is not None:
+            return error_response(error)
+        if isinstance(exc, web.HTTPException):
+            raise
         log.exception("unexpected error on %s %s", request.method, request.path)
         return error_response(MockError("the mock model failed unexpectedly", code="internal_error"))

@@ -3,7 +3,7 @@
 Headers (case-insensitive), all optional:
   X-Mock-TTFT-Ms, X-Mock-Token-Delay-Ms, X-Mock-Tokens-Per-Chunk, X-Mock-Jitter-Ms,
   X-Mock-Response-Tokens  latency model and answer length
-  X-Mock-Fault            one of FAULT_KINDS
+  X-Mock-Fault            one of FAULT_KINDS (settings.py)
   X-Mock-Status           status for `status` (default 500)
   X-Mock-Retry-After      seconds for `rate_limit` (default 1)
   X-Mock-Stall-Ms         stall length for `stall_headers` / `stall_stream` (default 30000)
@@ -22,11 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 from .errors import InvalidRequest
-from .settings import MockSettings
-
-FAULT_KINDS = frozenset(
-    {"status", "rate_limit", "context_length", "stall_headers", "stall_stream", "cut", "malformed", "no_done", "reset"}
-)
+from .settings import FAULT_KINDS, MockSettings
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,8 @@ from typing import Any
 
 from aiohttp import web
 
+from llm_common.seed import choose_question
+
 from . import validation
 from .errors import InvalidRequest
 from .state import KNOWLEDGE
@@ -23,39 +25,11 @@ def _question(body: dict[str, Any], samples: list[str]) -> str:
     prompt = body.get("prompt")
     if isinstance(prompt, str):
         return prompt
-    inference = body.get("inference")
-    if not isinstance(inference, dict):
+    if "inference" not in body:
         raise InvalidRequest("'inference' must be an object (or send 'prompt')", param="inference")
-    sample = inference.get("sample_question") or {}
-    custom = inference.get("custom_question") or {}
-    if not isinstance(sample, dict) or not isinstance(custom, dict):
-        raise InvalidRequest("'sample_question' and 'custom_question' must be objects", param="inference")
-    if bool(sample.get("status")) == bool(custom.get("status")):
-        raise InvalidRequest(
-            "You are only allowed to choose either make custom question or pick one from the list of sample questions",
-            param="inference",
-        )
-    if custom.get("status"):
-        question = custom.get("your_question")
-        if not isinstance(question, str) or not question.strip():
-            raise InvalidRequest(
-                "'custom_question.your_question' must be a non-empty string",
-                param="inference.custom_question.your_question",
-            )
-        return question
-    number = sample.get("selected_question")
-    if isinstance(number, bool) or not isinstance(number, int):
-        raise InvalidRequest(
-            "'sample_question.selected_question' must be an integer",
-            param="inference.sample_question.selected_question",
-        )
-    if not 1 <= number <= len(samples):
-        raise InvalidRequest(
-            f"The question number {number} you entered is not valid, valid question number "
-            f"range from 1 to {len(samples)}",
-            param="inference.sample_question.selected_question",
-        )
-    return samples[number - 1]
+    # The original system's rule, shared with the proxy (llm_common.seed); the mock keeps no
+    # per-client state, so it does not ask whether the samples were listed first.
+    return choose_question(body["inference"], samples)
 
 
 async def send_inference(request: web.Request) -> web.Response:

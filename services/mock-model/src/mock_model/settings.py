@@ -1,108 +1,91 @@
-"""Mock model settings: typed, documented defaults, loaded in one place (CLI flag > env > default)."""
+"""Mock model settings: one typed dataclass with documented defaults, loaded in one place.
+
+Precedence: command-line flag > environment variable (`MOCK_MODEL_<NAME>`) > settings file
+(`--config FILE` / `MOCK_MODEL_CONFIG`, YAML with the field names as keys) > the defaults below.
+Values are converted strictly by `llm_common.settings`, as the proxy's are; docs/configuration.md
+is generated from this class.
+"""
 
 from __future__ import annotations
 
 import argparse
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Literal, get_args
+
+from llm_common.settings import SettingsError, load, setting
 
 ENV_PREFIX = "MOCK_MODEL_"
+
+# What a fault plan can inject (docs/mock-model.md says what each looks like to a client).
+FaultKind = Literal[
+    "status", "rate_limit", "context_length", "stall_headers", "stall_stream", "cut", "malformed", "no_done", "reset"
+]
+FAULT_KINDS: frozenset[str] = frozenset(get_args(FaultKind))
 
 
 @dataclass(frozen=True)
 class MockSettings:
-    host: str = "0.0.0.0"  # bind address; `make run` passes 127.0.0.1
-    port: int = 5050
-    models: tuple[str, ...] = ("mock-gpt-model-0701",)  # listed by /v1/models; any name is answered
-    knowledge: Path | None = None  # knowledge pack JSON; None = the packaged copy
-    ttft_ms: float = 0.0  # delay before the first token (0: benchmarks measure the proxy, not us)
-    token_delay_ms: float = 0.0  # delay between streamed content chunks
-    tokens_per_chunk: int = 1  # tokens per streamed content chunk
-    jitter_ms: float = 0.0  # uniform jitter added to each delay, drawn from `seed`
-    fault: str = ""  # fault injected into a `fault_rate` share of requests (see faults.py)
-    fault_rate: float = 0.0  # 0..1
-    seed: int = 0  # seeds jitter and the configured fault draw, so runs repeat
-    ft_step_seconds: float = 1.0  # fine-tuning jobs advance one state per this many seconds
-    access_log: bool = False  # off: a log line per request costs more than the mock's own work
-    log_level: str = "INFO"
+    host: str = setting("0.0.0.0", "Address to listen on; `make run` passes 127.0.0.1.")
+    port: int = setting(5050, "Port to listen on.", minimum=1, maximum=65535)
+    models: tuple[str, ...] = setting(
+        ("mock-gpt-model-0701",), "Model names `/v1/models` lists, comma-separated (any name gets an answer)."
+    )
+    knowledge: Path | None = setting(
+        None, "Knowledge pack file (JSON) the answers come from; unset: the packaged copy."
+    )
+    ttft_ms: float = setting(
+        0.0, "Milliseconds before the first token (0: a benchmark measures the proxy, not the mock).", minimum=0
+    )
+    token_delay_ms: float = setting(0.0, "Milliseconds between streamed pieces of an answer.", minimum=0)
+    tokens_per_chunk: int = setting(1, "Tokens per streamed piece of an answer.", minimum=1)
+    jitter_ms: float = setting(
+        0.0, "Uniform jitter added to each delay, in milliseconds, drawn from `seed`.", minimum=0
+    )
+    fault: FaultKind | None = setting(None, "Fault injected into a `fault_rate` share of requests; unset: none.")
+    fault_rate: float = setting(0.0, "Share of requests that get `fault`.", minimum=0, maximum=1)
+    seed: int = setting(0, "Seeds the jitter and the configured fault draw, so runs repeat.")
+    ft_step_seconds: float = setting(1.0, "Seconds a fine-tuning job spends in each state.", minimum=0)
+    access_log: bool = setting(
+        False, "aiohttp's access log (off by default: a line per request costs more than the mock's own work)."
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = setting("INFO", "Lowest level logged.")
 
 
-TRUE, FALSE = frozenset({"1", "true", "yes", "on"}), frozenset({"0", "false", "no", "off", ""})
-
-
-def _convert(name: str, raw: str, current: object) -> Any:
-    """The env value as the setting's type; a value that is not one is refused, naming the variable."""
-    variable = ENV_PREFIX + name.upper()
-    if name == "models":
-        return tuple(m.strip() for m in raw.split(",") if m.strip())
-    if name == "knowledge":
-        return Path(raw) if raw else None
-    if isinstance(current, bool):
-        word = raw.strip().lower()
-        if word not in TRUE | FALSE:
-            raise ValueError(f"{variable}={raw!r}: expected true or false")
-        return word in TRUE
-    if isinstance(current, (int, float)):
-        try:
-            return type(current)(raw)
-        except ValueError:
-            kind = "a whole number" if isinstance(current, int) else "a number"
-            raise ValueError(f"{variable}={raw!r}: expected {kind}") from None
-    return raw
-
-
-def from_env(environ: Mapping[str, str] | None = None, base: MockSettings | None = None) -> MockSettings:
+def load_settings(
+    flags: Mapping[str, object] | None = None,
+    environ: Mapping[str, str] | None = None,
+    config_file: Path | None = None,
+) -> MockSettings:
+    """Settings from flags, the environment and a settings file (`MOCK_MODEL_CONFIG` if not given)."""
     environ = os.environ if environ is None else environ
-    base = base or MockSettings()
-    values: dict[str, Any] = {}
-    for f in fields(MockSettings):
-        raw = environ.get(ENV_PREFIX + f.name.upper())
-        if raw is not None:
-            values[f.name] = _convert(f.name, raw, getattr(base, f.name))
-    return replace(base, **values)
+    if config_file is None and environ.get(ENV_PREFIX + "CONFIG"):
+        config_file = Path(environ[ENV_PREFIX + "CONFIG"])
+    return load(MockSettings, ENV_PREFIX, flags=flags, environ=environ, config_file=config_file)
 
 
 def parse_args(argv: list[str] | None = None, environ: Mapping[str, str] | None = None) -> MockSettings:
     p = argparse.ArgumentParser(prog="mock-model", description="OpenAI-compatible mock model service")
+    p.add_argument("--host", help="address to listen on (default 0.0.0.0)")
+    p.add_argument("--port", help="port (default 5050)")
+    p.add_argument("--models", help="comma-separated names for /v1/models")
+    p.add_argument("--knowledge", help="knowledge pack JSON (default: packaged)")
+    p.add_argument("--config", type=Path, help="settings file (YAML; env MOCK_MODEL_CONFIG)")
+    p.add_argument("--ttft-ms")
+    p.add_argument("--token-delay-ms")
+    p.add_argument("--tokens-per-chunk")
+    p.add_argument("--jitter-ms")
+    p.add_argument("--fault", help=f"fault for --fault-rate: {', '.join(sorted(FAULT_KINDS))}")
+    p.add_argument("--fault-rate")
+    p.add_argument("--seed")
+    p.add_argument("--ft-step-seconds")
+    p.add_argument("--access-log", action="store_const", const="true", default=None)
+    p.add_argument("--log-level")
+    args = vars(p.parse_args(argv))
+    config = args.pop("config")
     try:
-        env_settings = from_env(environ)
-    except ValueError as exc:
+        return load_settings(args, environ, config)
+    except SettingsError as exc:
         p.error(str(exc))
-    p.add_argument("--host", default=env_settings.host)
-    p.add_argument("--port", type=int, default=env_settings.port)
-    p.add_argument("--models", default=",".join(env_settings.models), help="comma-separated names for /v1/models")
-    p.add_argument("--knowledge", type=Path, default=env_settings.knowledge, help="knowledge pack JSON")
-    p.add_argument("--ttft-ms", type=float, default=env_settings.ttft_ms)
-    p.add_argument("--token-delay-ms", type=float, default=env_settings.token_delay_ms)
-    p.add_argument("--tokens-per-chunk", type=int, default=env_settings.tokens_per_chunk)
-    p.add_argument("--jitter-ms", type=float, default=env_settings.jitter_ms)
-    p.add_argument("--fault", default=env_settings.fault, help="fault kind for --fault-rate (see README)")
-    p.add_argument("--fault-rate", type=float, default=env_settings.fault_rate)
-    p.add_argument("--seed", type=int, default=env_settings.seed)
-    p.add_argument("--ft-step-seconds", type=float, default=env_settings.ft_step_seconds)
-    p.add_argument("--access-log", action="store_true", default=env_settings.access_log)
-    p.add_argument("--log-level", default=env_settings.log_level)
-    a = p.parse_args(argv)
-    if not 0.0 <= a.fault_rate <= 1.0:
-        p.error("--fault-rate must be between 0 and 1")
-    if a.tokens_per_chunk < 1:
-        p.error("--tokens-per-chunk must be at least 1")
-    return MockSettings(
-        host=a.host,
-        port=a.port,
-        models=tuple(m.strip() for m in a.models.split(",") if m.strip()),
-        knowledge=a.knowledge,
-        ttft_ms=a.ttft_ms,
-        token_delay_ms=a.token_delay_ms,
-        tokens_per_chunk=a.tokens_per_chunk,
-        jitter_ms=a.jitter_ms,
-        fault=a.fault,
-        fault_rate=a.fault_rate,
-        seed=a.seed,
-        ft_step_seconds=a.ft_step_seconds,
-        access_log=a.access_log,
-        log_level=a.log_level,
-    )

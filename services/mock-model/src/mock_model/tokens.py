@@ -1,4 +1,8 @@
-"""Real token counts (cl100k_base, bundled offline) and token-by-token splitting of answers."""
+"""Real token counts (cl100k_base, bundled offline) and token-by-token splitting of answers.
+
+Only the mock tokenizes: the proxy loads no tokenizer (knowledge packs carry their token counts,
+and usage comes from the upstream's answers), so this is not shared through llm_common.
+"""
 
 from __future__ import annotations
 

@@ -1,35 +1,32 @@
-"""Checks every API's request body shares: each bad field is a 400 naming the field, never a 500."""
+"""Checks every API's request body shares: each bad field is a 400 naming the field, never a 500.
+
+Parsing the body and reading `model` (and a chat body's messages, in chat.py) are the proxy's own
+checks, from llm_common.bodies, so a body one service accepts the other accepts too; what is here
+the proxy does not look at (sampling numbers, token limits, token arrays), because it passes those
+fields upstream untouched.
+"""
 
 from __future__ import annotations
 
-import json
 from typing import Any
+
+from llm_common import bodies
 
 from . import tokens
 from .errors import InvalidRequest
 
+# Deeper bodies are refused. Generous on purpose: the proxy enforces the configured limit (8 by
+# default); the mock refuses only what no client sends.
+MAX_DEPTH = 64
+
 
 def json_object(raw: bytes) -> dict[str, Any]:
-    try:
-        body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidRequest(f"the request body is not valid JSON: {exc}", code="invalid_json") from None
-    if not isinstance(body, dict):
-        raise InvalidRequest("the request body must be a JSON object", code="invalid_body")
-    return body
-
-
-def missing_or_invalid(body: dict[str, Any], name: str) -> str:
-    return "invalid_type" if name in body else "missing_field"
+    """The body as a JSON object, by the proxy's own rules (llm_common.bodies: repeated keys refused)."""
+    return bodies.parse_object(raw, max_depth=MAX_DEPTH)
 
 
 def model_name(body: dict[str, Any]) -> str:
-    model = body.get("model")
-    if not isinstance(model, str) or not model:
-        raise InvalidRequest(
-            "'model' is required and must be a non-empty string", param="model", code=missing_or_invalid(body, "model")
-        )
-    return model
+    return bodies.require_model(body)
 
 
 def boolean(body: dict[str, Any], name: str, default: bool = False) -> bool:
