@@ -61,6 +61,12 @@ def test_each_error_kind_is_named_with_its_line(tmp_path):
     assert not report.ok
 
 
+def test_json_python_refuses_past_the_digit_limit_is_an_error_not_a_crash(tmp_path):
+    report = validate_file(write(tmp_path, [GOOD] * 10 + ['{"messages": ' + "1" * 5000 + "}"]))
+    assert [(e.line, e.kind) for e in report.errors] == [(11, "invalid_json")]
+    assert "digit" in report.errors[0].message
+
+
 def test_validate_exits_1_on_errors(tmp_path, capsys):
     assert main(["validate", str(write(tmp_path, [GOOD] * 12 + ["{bad"]))]) == 1
     assert "line 13: invalid_json" in capsys.readouterr().out

@@ -62,8 +62,8 @@ def read_sheet(path: Path) -> Sheet:
     if "system" in sheets and len(sheets["system"].index) and len(sheets["system"].columns):
         system_prompt = _clean(sheets["system"].iloc[0, 0]) or DEFAULT_SYSTEM_PROMPT
     rows, blank = [], 0
-    for index, record in frame.iterrows():
-        line = int(index) + 2  # header is row 1
+    for position, (_, record) in enumerate(frame.iterrows()):
+        line = position + 2  # header is row 1
         prompt, response = _clean(record.get("Prompt")), _clean(record.get("Response"))
         if not prompt and not response:
             blank += 1
@@ -76,7 +76,7 @@ def read_sheet(path: Path) -> Sheet:
         fact = _clean(record.get("Fact")) or _slug(prompt)
         sample_raw = record.get("Sample")
         sample = None
-        if _clean(sample_raw):
+        if sample_raw is not None and _clean(sample_raw):
             try:
                 sample = int(float(sample_raw))
             except (TypeError, ValueError):

@@ -149,8 +149,9 @@ def validate_file(path: Path, model: str = "gpt-3.5-turbo-0125") -> Report:
             report.examples += 1
             try:
                 data = json.loads(line)
-            except ValueError as exc:
-                report.errors.append(Issue(line_no, "invalid_json", f"not JSON ({exc.msg})"))
+            except ValueError as exc:  # a JSONDecodeError, or e.g. an integer past Python's digit limit
+                reason = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
+                report.errors.append(Issue(line_no, "invalid_json", f"not JSON ({reason})"))
                 continue
             messages = _check_example(line_no, data, report)
             if messages is not None and all(isinstance(m, dict) for m in messages):
