@@ -24,8 +24,9 @@ minikube addons enable ingress
 minikube addons enable metrics-server
 
 # Build straight into minikube's container runtime: no registry needed (pullPolicy Never).
-minikube image build -t llm-proxy:dev services/proxy
-minikube image build -t mock-model:dev services/mock-model
+# Build context services/ (the shared package is in it); -f is relative to the context.
+minikube image build -t llm-proxy:dev -f proxy/Dockerfile services
+minikube image build -t mock-model:dev -f mock-model/Dockerfile services
 
 NAMESPACE=$NAMESPACE SECRET=llm-proxy-keys k8s/minikube/create-secret.sh
 
