@@ -10,7 +10,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 from fixtures.mock_servers import mock_base_url
-from fixtures.proxy_servers import proxy_routes
+from fixtures.proxy_servers import one_model_routes, proxy_routes
 
 QUESTION = [{"role": "user", "content": "hi"}]
 CHAT = {"model": "m", "messages": QUESTION}
@@ -24,7 +24,7 @@ OK = {
 }
 
 
-async def scripted_upstream(aiohttp_server, script: list[str]):
+async def scripted_upstream(chat_upstream, script: list[str]):
     """An upstream that answers its n-th chat call as `script[n]` says (the last entry repeats):
     `ok`, `500`, `401`, `stall` (no answer for a minute)."""
     calls: list[str] = []
@@ -40,18 +40,9 @@ async def scripted_upstream(aiohttp_server, script: list[str]):
             return web.json_response({"error": error}, status=int(step))
         return web.json_response(OK)
 
-    app = web.Application()
-    app.router.add_post("/v1/chat/completions", chat)
-    server = await aiohttp_server(app)
+    server = await chat_upstream(chat)
     server.calls = calls
     return server
-
-
-def one_backend(upstream, **backend) -> dict:
-    return {
-        "backends": {"up": {"base_url": str(upstream.make_url("/v1")), **backend}},
-        "models": [{"name": "m", "group": "openai", "backend": "up"}],
-    }
 
 
 async def post(http, proxy, body=CHAT, headers=None, **kwargs):
@@ -69,9 +60,9 @@ async def open_then_cool(http, proxy):
 BREAKER = {"retry_attempts": 1, "breaker_failures": 1, "breaker_cooldown": 0.2}
 
 
-async def test_a_probe_refused_with_401_settles_and_the_next_request_gets_through(make_proxy, aiohttp_server, http):
-    upstream = await scripted_upstream(aiohttp_server, ["500", "401", "ok"])
-    proxy = await make_proxy(one_backend(upstream), **BREAKER)
+async def test_a_probe_refused_with_401_settles_and_the_next_request_gets_through(make_proxy, chat_upstream, http):
+    upstream = await scripted_upstream(chat_upstream, ["500", "401", "ok"])
+    proxy = await make_proxy(one_model_routes(upstream), **BREAKER)
     await open_then_cool(http, proxy)
     status, body = await post(http, proxy)  # the probe: the upstream refuses the proxy's key
     assert status == 502 and body["error"]["code"] == "upstream_auth_failed"
@@ -81,10 +72,10 @@ async def test_a_probe_refused_with_401_settles_and_the_next_request_gets_throug
 
 
 async def test_a_probe_whose_client_went_away_settles_and_the_next_request_gets_through(
-    make_proxy, aiohttp_server, http
+    make_proxy, chat_upstream, http
 ):
-    upstream = await scripted_upstream(aiohttp_server, ["500", "stall", "ok"])
-    proxy = await make_proxy(one_backend(upstream), **BREAKER)
+    upstream = await scripted_upstream(chat_upstream, ["500", "stall", "ok"])
+    proxy = await make_proxy(one_model_routes(upstream), **BREAKER)
     await open_then_cool(http, proxy)
     with pytest.raises(asyncio.TimeoutError):  # the probe's client gives up and disconnects
         await post(http, proxy, timeout=aiohttp.ClientTimeout(total=0.5))
@@ -98,9 +89,9 @@ async def test_a_probe_whose_client_went_away_settles_and_the_next_request_gets_
     assert upstream.calls == ["500", "stall", "ok"]
 
 
-async def test_a_probe_that_fails_inside_the_proxy_settles(make_proxy, aiohttp_server, http):
-    upstream = await scripted_upstream(aiohttp_server, ["500", "ok"])
-    proxy = await make_proxy(one_backend(upstream, forward_test_headers=True), **BREAKER)
+async def test_a_probe_that_fails_inside_the_proxy_settles(make_proxy, chat_upstream, http):
+    upstream = await scripted_upstream(chat_upstream, ["500", "ok"])
+    proxy = await make_proxy(one_model_routes(upstream, forward_test_headers=True), **BREAKER)
     await open_then_cool(http, proxy)
     # A test header that is not valid Latin-1 cannot be sent on: the probe request fails early.
     reader, writer = await asyncio.open_connection(proxy.host, proxy.port)
@@ -167,19 +158,19 @@ async def test_one_request_makes_at_most_request_attempts_upstream_calls(make_pr
 
 @pytest.mark.parametrize("idempotent, calls", [(False, 1), (True, 3)])
 async def test_a_timeout_after_the_request_went_out_is_retried_only_when_idempotent(
-    make_proxy, aiohttp_server, http, idempotent, calls
+    make_proxy, chat_upstream, http, idempotent, calls
 ):
-    upstream = await scripted_upstream(aiohttp_server, ["stall"])
-    routes = one_backend(upstream, idempotent=idempotent, timeouts={"first_byte": 0.3})
+    upstream = await scripted_upstream(chat_upstream, ["stall"])
+    routes = one_model_routes(upstream, idempotent=idempotent, timeouts={"first_byte": 0.3})
     proxy = await make_proxy(routes, retry_attempts=3)
     status, body = await post(http, proxy)
     assert status == 504 and body["error"]["code"] == "upstream_timeout"
     assert len(upstream.calls) == calls  # was: 3 either way, each possibly billed
 
 
-async def test_a_route_can_say_it_is_idempotent_on_a_backend_that_is_not(make_proxy, aiohttp_server, http):
-    upstream = await scripted_upstream(aiohttp_server, ["stall", "ok"])
-    routes = one_backend(upstream, timeouts={"first_byte": 0.3})
+async def test_a_route_can_say_it_is_idempotent_on_a_backend_that_is_not(make_proxy, chat_upstream, http):
+    upstream = await scripted_upstream(chat_upstream, ["stall", "ok"])
+    routes = one_model_routes(upstream, timeouts={"first_byte": 0.3})
     routes["models"][0]["idempotent"] = True
     proxy = await make_proxy(routes, retry_attempts=2)
     assert (await post(http, proxy))[0] == 200
@@ -210,10 +201,7 @@ async def test_an_answer_broken_after_the_request_went_out_is_not_sent_again(
 
 
 async def test_a_refused_connection_is_still_retried(make_proxy, unused_tcp_port_factory, http):
-    routes = {
-        "backends": {"dead": {"base_url": f"http://127.0.0.1:{unused_tcp_port_factory()}/v1"}},
-        "models": [{"name": "m", "group": "openai", "backend": "dead"}],
-    }
+    routes = one_model_routes(f"http://127.0.0.1:{unused_tcp_port_factory()}/v1")
     proxy = await make_proxy(routes, retry_attempts=3)
     assert (await post(http, proxy))[0] == 502
     assert await attempts_metric(http, proxy) == 3  # nothing was sent, so nothing can be billed twice
