@@ -24,6 +24,8 @@ SERVER_FIXTURES = frozenset(
         "make_proxy",
         "proxy_server",
         "recording_upstream",
+        "redis_server",
+        "proxy_processes",
     }
 )
 

@@ -19,8 +19,7 @@ import aiohttp
 import openai
 import pytest
 import yaml
-from containers.podman_env import BUILD_TIMEOUT, ROOT, detect_podman, wait_http
-from fixtures.clients import free_port
+from containers.podman_env import BUILD_TIMEOUT, ROOT, detect_podman, free_port, wait_http
 
 pytestmark = [pytest.mark.containers, pytest.mark.slow]
 

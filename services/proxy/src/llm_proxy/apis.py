@@ -56,9 +56,14 @@ class Api:
     always_prepares: bool  # False: a `context: none` route with the same model name gets the client's bytes
     usage_keys: tuple[str, str]  # (input, output) token counts in this API's `usage`
     stream_error: Callable[[str, str, str], bytes]
+    # Its streams carry usage only when asked with `stream_options.include_usage` (chat, legacy
+    # completions): the proxy asks, to count tokens, and strips that chunk if the client did not.
+    stream_usage_option: bool = False
 
 
-CHAT = Api("chat", "/chat/completions", _ground_chat, False, ("prompt_tokens", "completion_tokens"), chat_stream_error)
+CHAT = Api(
+    "chat", "/chat/completions", _ground_chat, False, ("prompt_tokens", "completion_tokens"), chat_stream_error, True
+)
 SEED = Api("seed", "/chat/completions", _seed_prompt, True, ("prompt_tokens", "completion_tokens"), chat_stream_error)
 
 
@@ -71,6 +76,17 @@ def upstream_body(api: Api, body: dict[str, Any], raw: bytes, route: Route, know
     out = dict(body)
     out["model"] = route.upstream_model
     return json.dumps(api.prepare(out, route, knowledge)).encode()
+
+
+def with_stream_usage(api: Api, body: dict[str, Any]) -> dict[str, Any] | None:
+    """The body asking for the stream's usage, or None when it needs no change (the client asked
+    already, or this API's streams always carry usage)."""
+    if not api.stream_usage_option:
+        return None
+    options = body.get("stream_options")
+    if isinstance(options, dict) and options.get("include_usage") is True:
+        return None
+    return {**body, "stream_options": {**(options if isinstance(options, dict) else {}), "include_usage": True}}
 
 
 def usage_tokens(api: Api, usage: Any) -> tuple[int, int] | None:

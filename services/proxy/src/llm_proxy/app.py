@@ -9,33 +9,42 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from . import health, openai_api, seed_api
+from . import health, openai_api, seed_api, usage_api
 from .auth import auth_middleware
 from .client_keys import ClientKeys, load_client_keys
 from .errors import error_middleware
 from .forwarding import Forwarder
 from .http_client import Upstreams
 from .knowledge import KnowledgePack, load_knowledge
+from .limits import Limiter
 from .logs import Redactor, RequestLog
 from .metrics import ProxyMetrics
 from .observe import observe_middleware
+from .prices import PriceTable
+from .quotas import AuthFailures, RateLimit
 from .resilience import Breakers, RetryPolicy
 from .routes_source import PACKAGED_ROUTES as PACKAGED_ROUTES  # where tests and tools have found it
 from .routes_source import RoutesSource
 from .routing import RoutingTable
 from .settings import ProxySettings
+from .shared_state import SharedState, redis_url, url_password
 from .state import (
+    AUTH_FAILURES,
     CLIENT_KEYS,
     FORWARDER,
     KNOWLEDGE,
+    LIMITER,
     METRICS,
     REDACTOR,
     REQUEST_LOG,
     ROUTES,
     SERVING,
     SETTINGS,
+    SHARED,
+    USAGE,
     Serving,
 )
+from .usage import UsageLedger
 from .watcher import Reloadable
 
 log = logging.getLogger("llm_proxy")
@@ -65,12 +74,21 @@ async def _forwarder(app: web.Application) -> AsyncIterator[None]:
         settings.breaker_failures,
         settings.breaker_cooldown,
         on_change=lambda backend, state: metrics.breaker_state.labels(backend).set(state),
-        probe_timeout=settings.request_budget,  # no probe outlives its request
     )
     upstreams = Upstreams()
     app[FORWARDER] = Forwarder(upstreams, breakers, metrics, app[REDACTOR], RetryPolicy.from_settings(settings))
     yield
     await upstreams.close()
+
+
+async def _shared_state(app: web.Application) -> AsyncIterator[None]:
+    shared = app[SHARED]
+    # Say at start whether Redis answers; requests fall back either way.
+    if shared.enabled and await shared.call("ping", lambda redis: redis.ping()) is not None:
+        log.info("shared state: Redis answers; limits, budgets, usage and seed state are shared by all replicas")
+    yield
+    await app[USAGE].flush()  # this replica's last counts, if Redis takes them
+    await shared.close()
 
 
 async def _request_log(app: web.Application) -> AsyncIterator[None]:
@@ -103,16 +121,38 @@ def create_app(settings: ProxySettings | None = None) -> web.Application:
     secrets.update(_secrets(app[ROUTES].current))
     redactor.update(secrets)
     app[KNOWLEDGE] = Reloadable("knowledge", settings.knowledge, load_knowledge, on_reload)
-    app[CLIENT_KEYS] = Reloadable(
-        "client_keys", settings.api_keys_file, lambda path: load_client_keys(settings.api_keys, path), on_reload
+    env_limit = (
+        RateLimit.of(settings.api_keys_rate_limit, settings.api_keys_burst) if settings.api_keys_rate_limit else None
     )
+    app[CLIENT_KEYS] = Reloadable(
+        "client_keys",
+        settings.api_keys_file,
+        lambda path: load_client_keys(settings.api_keys, path, env_limit),
+        on_reload,
+    )
+    url = redis_url(settings.redis_url, settings.redis_url_file)
+    if url_password(url):
+        secrets.add(url_password(url) or "")
+        redactor.update(secrets)
+    shared = app[SHARED] = SharedState(
+        url,
+        prefix=settings.redis_prefix,
+        timeout=settings.redis_timeout,
+        retry_interval=settings.redis_retry_interval,
+        log_interval=settings.redis_log_interval,
+        metrics=metrics,
+    )
+    app[USAGE] = ledger = UsageLedger(shared, PriceTable.packaged(), metrics, settings.usage_retention_days)
+    app[LIMITER] = Limiter(shared, ledger, metrics)
+    app[AUTH_FAILURES] = AuthFailures(settings.auth_failures_per_minute)
     if settings.log_requests and settings.log_level in ("DEBUG", "INFO"):
         app[REQUEST_LOG] = RequestLog(settings.log_format)
     app[SERVING] = Serving()
-    app.cleanup_ctx.extend([_request_log, _forwarder, _background])
+    app.cleanup_ctx.extend([_request_log, _shared_state, _forwarder, _background])
 
     app.router.add_get("/v1/models", openai_api.list_models)
     app.router.add_post("/v1/chat/completions", openai_api.chat_completions)
+    app.router.add_get("/v1/usage", usage_api.usage)
     app.router.add_get("/healthz", health.healthz)
     app.router.add_get("/readyz", health.readyz)
     app.router.add_get("/metrics", health.metrics)

@@ -7,9 +7,12 @@ The file is either one key per line, or YAML with per-key options:
       - key: team-a-secret
         name: team-a                       # how logs and metrics name the client (never the key)
         models: [mock-gpt-model-0701]      # optional allowlist
-        rate_limit: {requests_per_minute: 60, burst: 10}   # optional token bucket
+        rate_limit: {requests_per_minute: 60, burst: 10}   # optional token bucket (limits.py)
+        budget: {usd_per_day: 5.0, tokens_per_day: 200000}  # optional daily budget
+        admin: true                        # may read GET /v1/usage
 
-Keys are compared in constant time. With no key configured the proxy serves everyone (and
+(key_options.py parses the options.) Keys from LLM_PROXY_API_KEYS share one optional limit,
+LLM_PROXY_API_KEYS_RATE_LIMIT / _BURST. Keys are compared in constant time. With no key configured the proxy serves everyone (and
 says so loudly at start).
 """
 
@@ -18,38 +21,25 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
+from .key_options import parse_admin, parse_budget, parse_rate_limit
+from .quotas import Budget, RateLimit
+
 log = logging.getLogger("llm_proxy.client_keys")
 
 
 @dataclass
-class Bucket:
-    rate: float  # tokens per second
-    burst: float
-    tokens: float
-    updated: float
-
-    def take(self, now: float) -> float:
-        """0 if a request may pass now, else the seconds until it may."""
-        self.tokens = min(self.burst, self.tokens + (now - self.updated) * self.rate)
-        self.updated = now
-        if self.tokens >= 1:
-            self.tokens -= 1
-            return 0.0
-        return (1 - self.tokens) / self.rate
-
-
-@dataclass
 class ClientKey:
-    name: str
+    name: str  # also what its rate-limit bucket and its usage are kept under
     digest: bytes = field(repr=False)
     models: frozenset[str] | None = None
-    bucket: Bucket | None = None
+    rate_limit: RateLimit | None = None
+    budget: Budget | None = None
+    admin: bool = False
 
     def allows(self, model: str) -> bool:
         return self.models is None or model in self.models
@@ -73,20 +63,15 @@ def _parse_file(text: str, source: str) -> list[ClientKey]:
             models = spec.get("models")
             if models is not None and (not isinstance(models, list) or not all(isinstance(m, str) for m in models)):
                 raise ValueError(f"{source}: keys[{i}].models must be a list of model names")
-            bucket = None
-            limit = spec.get("rate_limit")
-            if limit is not None:
-                rpm = limit.get("requests_per_minute") if isinstance(limit, dict) else None
-                if isinstance(rpm, bool) or not isinstance(rpm, (int, float)) or rpm <= 0:
-                    raise ValueError(f"{source}: keys[{i}].rate_limit.requests_per_minute must be a positive number")
-                burst = float(limit.get("burst", max(1.0, rpm / 6)))
-                bucket = Bucket(rpm / 60.0, burst, burst, time.monotonic())
+            where = f"{source}: keys[{i}]"
             out.append(
                 ClientKey(
                     str(spec.get("name") or f"key-{i + 1}"),
                     _digest(spec["key"].strip()),
                     frozenset(models) if models is not None else None,
-                    bucket,
+                    rate_limit=parse_rate_limit(spec.get("rate_limit"), f"{where}.rate_limit"),
+                    budget=parse_budget(spec.get("budget"), f"{where}.budget"),
+                    admin=parse_admin(spec.get("admin"), f"{where}.admin"),
                 )
             )
         return out
@@ -111,8 +96,13 @@ class ClientKeys:
         return found
 
 
-def load_client_keys(env_keys: str, path: Path | None) -> ClientKeys:
-    keys = [ClientKey(f"env-{i + 1}", _digest(k.strip())) for i, k in enumerate(env_keys.split(",")) if k.strip()]
+def load_client_keys(env_keys: str, path: Path | None, env_limit: RateLimit | None = None) -> ClientKeys:
+    """Keys from LLM_PROXY_API_KEYS (each with `env_limit`, its own bucket) and the keys file."""
+    keys = [
+        ClientKey(f"env-{i + 1}", _digest(k.strip()), rate_limit=env_limit)
+        for i, k in enumerate(env_keys.split(","))
+        if k.strip()
+    ]
     if path is not None:
         keys += _parse_file(Path(path).read_text(encoding="utf-8"), str(path))
     return ClientKeys(keys)

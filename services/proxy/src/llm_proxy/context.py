@@ -22,6 +22,7 @@ class RequestContext:
     model: str | None = None  # the model asked for, as logged (trimmed); metrics use it if it is in the table
     answered_by: str | None = None  # the route that answered (differs from `model` after a fallback)
     stream_error: str | None = None  # how a stream broke after it started
+    shared_spend: tuple[int, int] | None = None  # the client's (tokens, nano-USD) today, all replicas (auth)
 
 
 CONTEXT = web.RequestKey("context", RequestContext)

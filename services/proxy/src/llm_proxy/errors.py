@@ -7,7 +7,8 @@
     ├── PermissionDenied       403   the key may not use this model
     ├── NotFound               404   no such path
     │   └── ModelNotFound      404   no such model in the routing table
-    ├── RateLimited            429   the key's request rate is spent (Retry-After)
+    ├── RateLimited            429   the key's request rate is spent, or its address failed auth too often (Retry-After)
+    │   └── BudgetExceeded (limits.py)   429   the key's daily budget is spent (Retry-After: next UTC midnight)
     ├── NotReady               503   starting or draining
     ├── UpstreamError                the upstream failed; `kind` labels the upstream-errors metric
     │   ├── UpstreamUnreachable      502  connect failed, refused, reset          (retryable)
@@ -124,15 +125,12 @@ class NotReady(ProxyError):
 
 class UpstreamError(ProxyError):
     """The upstream failed. `retryable`: another attempt may succeed; `counts_against_backend`:
-    the failure says the backend is unhealthy (feeds its circuit breaker); `maybe_billed`: the
-    request reached the upstream, which may have processed (and billed) it, so it is sent again
-    only to a route configured `idempotent`."""
+    the failure says the backend is unhealthy (feeds its circuit breaker)."""
 
     type = "upstream_error"
     kind: ClassVar[str] = "protocol"
     retryable: bool = True
     counts_against_backend: bool = True
-    maybe_billed: bool = False
     retry_after: str | None = None
 
 

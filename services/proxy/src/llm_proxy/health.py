@@ -6,7 +6,7 @@ from typing import Any
 
 from aiohttp import web
 
-from .state import KNOWLEDGE, METRICS, ROUTES, SERVING
+from .state import KNOWLEDGE, METRICS, ROUTES, SERVING, SHARED
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -24,6 +24,8 @@ async def readyz(request: web.Request) -> web.Response:
         "models": len(table.routes),
         "overlay_models": sum(1 for r in table.routes.values() if r.source == "overlay"),
         "knowledge_facts": knowledge.current.facts,
+        # Redis not answering leaves the proxy ready (it falls back to in-process state): shown, not failed.
+        "shared_state": app[SHARED].status(),
     }
     if routes.last_error:
         body["routes_reload_error"] = routes.last_error

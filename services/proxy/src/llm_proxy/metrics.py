@@ -66,9 +66,46 @@ class ProxyMetrics:
         self.rate_limited = Counter(
             "llm_proxy_client_rate_limited_total", "Requests refused by a client rate limit", ["client"], registry=r
         )
+        # Per client: names come from the keys file (or `anonymous`), models from the routing table.
+        self.client_tokens = Counter(
+            "llm_proxy_client_tokens_total",
+            "Tokens reported by upstreams, by client, model and kind (input, output)",
+            ["client", "model", "kind"],
+            registry=r,
+        )
+        self.client_cost = Counter(
+            "llm_proxy_client_cost_usd_total",
+            "Cost of answered requests in USD (from the price table), by client and model",
+            ["client", "model"],
+            registry=r,
+        )
+        self.budget_rejections = Counter(
+            "llm_proxy_budget_rejections_total",
+            "Requests refused because a client's daily budget was spent, by budget (tokens, usd)",
+            ["client", "budget"],
+            registry=r,
+        )
+        self.auth_throttled = Counter(
+            "llm_proxy_auth_throttled_total",
+            "Requests refused because their source address failed authentication too often",
+            registry=r,
+        )
+        self.shared_state_errors = Counter(
+            "llm_proxy_shared_state_errors_total",
+            "Failed or timed-out calls to the shared state (Redis), by operation; each fell back to in-process state",
+            ["operation"],
+            registry=r,
+        )
+        self.shared_state_up = Gauge(
+            "llm_proxy_shared_state_up",
+            "1 while the shared state (Redis) is in use, 0 while it is off or not answering (in-process fallback)",
+            registry=r,
+        )
         self.ready = Gauge("llm_proxy_ready", "1 when serving, 0 while starting or draining", registry=r)
         for kind in ("connect", "timeout", "status_4xx", "status_5xx", "protocol"):
             self.upstream_errors.labels("none", kind)  # pre-declared so dashboards show zero, not gaps
+        for operation in ("limit", "usage", "seen_samples", "ping"):
+            self.shared_state_errors.labels(operation)
         self.reloads.labels("routes", "success")
         self.reloads.labels("routes", "error")
 

@@ -8,6 +8,7 @@ whole body or relay the stream (streaming.py).
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from typing import Any
 
@@ -15,13 +16,15 @@ from aiohttp import web
 
 from llm_common.bodies import check_chat, parse_object
 
-from .apis import CHAT, Api, usage_tokens
+from .apis import CHAT, Api, usage_tokens, with_stream_usage
 from .backends import test_headers
 from .context import CONTEXT, RequestContext
 from .errors import ModelNotFound, PayloadTooLarge, PermissionDenied
 from .forwarding import Answer, UpstreamCall
 from .routing import Route, RoutingTable
-from .state import FORWARDER, KNOWLEDGE, METRICS, ROUTES, SETTINGS
+from .state import FORWARDER, KNOWLEDGE, LIMITER, METRICS, ROUTES, SETTINGS, USAGE
+
+ANONYMOUS = "anonymous"  # how usage names the client when no client keys are configured
 
 STARTED = int(time.time())
 STREAM_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
@@ -48,6 +51,9 @@ def lookup(table: RoutingTable, model: str, ctx: RequestContext) -> Route:
 
 def upstream_call(request: web.Request, api: Api, body: dict[str, Any], raw: bytes, stream: bool) -> UpstreamCall:
     ctx = request[CONTEXT]
+    strip_usage = False
+    if stream and (asking := with_stream_usage(api, body)) is not None:
+        body, raw, strip_usage = asking, json.dumps(asking).encode(), True  # count the stream's tokens too
     return UpstreamCall(
         api=api,
         body=body,
@@ -58,6 +64,7 @@ def upstream_call(request: web.Request, api: Api, body: dict[str, Any], raw: byt
         knowledge=request.app[KNOWLEDGE].current,
         client_headers=test_headers(request.headers),
         client=ctx.client,
+        strip_usage=strip_usage,
     )
 
 
@@ -71,20 +78,30 @@ def answer_headers(request_id: str, answer: Answer) -> dict[str, str]:
     }
 
 
-def count_usage(request: web.Request, api: Api, model: str, usage: Any) -> None:
+def check_budget(request: web.Request) -> None:
+    """429 `budget_exceeded` before anything goes upstream, when the client's daily budget is spent."""
+    ctx = request[CONTEXT]
+    request.app[LIMITER].check_budget(ctx.client, ctx.shared_spend)
+
+
+def count_usage(request: web.Request, api: Api, route: Route, usage: Any) -> None:
+    """An answered request: tokens by model (metrics), and requests, tokens and cost by client (usage.py)."""
     tokens = usage_tokens(api, usage)
     if tokens is not None:
-        request.app[METRICS].count_tokens(model, *tokens)
+        request.app[METRICS].count_tokens(route.name, *tokens)
+    client = request[CONTEXT].client
+    request.app[USAGE].record(client.name if client is not None else ANONYMOUS, route, tokens)
 
 
 async def proxy_request(request: web.Request, call: UpstreamCall, model: str) -> web.StreamResponse:
     ctx = request[CONTEXT]
     route = lookup(call.table, model, ctx)
+    check_budget(request)
     answer = await request.app[FORWARDER].forward(call, route)
     ctx.answered_by = answer.route.name
     headers = answer_headers(ctx.request_id, answer)
     if answer.stream is None:
-        count_usage(request, call.api, answer.route.name, answer.usage)
+        count_usage(request, call.api, answer.route, answer.usage)
         return web.Response(status=answer.status, body=answer.body, headers=headers)
     metrics = request.app[METRICS]
     timeouts = call.table.timeouts_for(answer.route)
@@ -103,8 +120,7 @@ async def proxy_request(request: web.Request, call: UpstreamCall, model: str) ->
     if outcome.broken is not None:
         metrics.of(metrics.stream_errors, route.name, outcome.broken).inc()
         ctx.stream_error = outcome.broken
-    else:
-        count_usage(request, call.api, answer.route.name, outcome.usage)
+    count_usage(request, call.api, answer.route, outcome.usage)  # a broken stream counts, without its tokens
     return out
 
 

@@ -26,6 +26,8 @@ from typing import Any
 
 import yaml
 
+from .prices import Price, parse_price
+
 GROUPS = ("fine-tuned", "mock", "openai")
 CONTEXTS = ("knowledge", "none")
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -68,11 +70,6 @@ class BackendConfig:
     api_key: str = field(default="", repr=False)  # never in a repr, a log or an error
     timeouts: Timeouts = Timeouts()
     headers: tuple[tuple[str, str], ...] = ()  # extra headers sent upstream (e.g. OpenAI-Organization)
-    # Retry a call the upstream may have started to bill (a timeout or a broken answer after the
-    # request went out). Off: such a call is never sent twice to the same model.
-    idempotent: bool = False
-    # Pass the client's `X-Mock-*` test headers on (the mock model's knobs). Off: they are dropped.
-    forward_test_headers: bool = False
 
 
 @dataclass(frozen=True)
@@ -85,13 +82,7 @@ class Route:
     fallbacks: tuple[str, ...] = ()
     timeouts: Timeouts | None = None  # None: the backend's
     source: str = "base"  # base | overlay: which file the entry came from
-    idempotent: bool | None = None  # None: the backend's
-
-
-def _flag(value: Any, where: str) -> bool:
-    if not isinstance(value, bool):
-        raise RoutingError(f"{where}: must be true or false")
-    return value
+    price: Price | None = None  # USD per million tokens; None: the packaged price table's
 
 
 @dataclass(frozen=True)
@@ -108,10 +99,6 @@ class RoutingTable:
 
     def timeouts_for(self, route: Route) -> Timeouts:
         return route.timeouts or self.backends[route.backend].timeouts
-
-    def idempotent(self, route: Route) -> bool:
-        """Whether a call to `route` that the upstream may have started to bill may be made again."""
-        return route.idempotent if route.idempotent is not None else self.backends[route.backend].idempotent
 
 
 def _lookup(name: str, environ: Mapping[str, str], reads: list[str] | None) -> str:
@@ -162,7 +149,7 @@ def _parse_backends(raw: Any) -> dict[str, BackendConfig]:
             raise RoutingError(f"{where}: invalid backend name")
         if not isinstance(spec, Mapping):
             raise RoutingError(f"{where}: must be a mapping with base_url (and optionally api_key)")
-        unknown = set(spec) - {"base_url", "api_key", "timeouts", "headers", "idempotent", "forward_test_headers"}
+        unknown = set(spec) - {"base_url", "api_key", "timeouts", "headers"}
         if unknown:
             raise RoutingError(f"{where}: unknown key(s) {', '.join(sorted(map(str, unknown)))}")
         base_url = _string(spec.get("base_url"), f"{where}.base_url")
@@ -185,8 +172,6 @@ def _parse_backends(raw: Any) -> dict[str, BackendConfig]:
             api_key=api_key,
             timeouts=Timeouts().merged(spec.get("timeouts"), f"{where}.timeouts"),
             headers=tuple((str(k), v) for k, v in headers.items()),
-            idempotent=_flag(spec.get("idempotent", False), f"{where}.idempotent"),
-            forward_test_headers=_flag(spec.get("forward_test_headers", False), f"{where}.forward_test_headers"),
         )
     return backends
 
@@ -194,16 +179,7 @@ def _parse_backends(raw: Any) -> dict[str, BackendConfig]:
 def _parse_route(where: str, spec: Any, backends: Mapping[str, BackendConfig], source: str) -> Route:
     if not isinstance(spec, Mapping):
         raise RoutingError(f"{where}: must be a mapping with name, group and backend")
-    unknown = set(spec) - {
-        "name",
-        "group",
-        "backend",
-        "upstream_model",
-        "context",
-        "fallbacks",
-        "timeouts",
-        "idempotent",
-    }
+    unknown = set(spec) - {"name", "group", "backend", "upstream_model", "context", "fallbacks", "timeouts", "price"}
     if unknown:
         raise RoutingError(f"{where}: unknown key(s) {', '.join(sorted(map(str, unknown)))}")
     name = _string(spec.get("name"), f"{where}.name")
@@ -224,6 +200,12 @@ def _parse_route(where: str, spec: Any, backends: Mapping[str, BackendConfig], s
     timeouts = None
     if spec.get("timeouts") is not None:
         timeouts = backends[backend].timeouts.merged(spec["timeouts"], f"{where}.timeouts")
+    price = None
+    if spec.get("price") is not None:
+        try:
+            price = parse_price(spec["price"], f"{where}.price")
+        except ValueError as exc:
+            raise RoutingError(str(exc)) from None
     return Route(
         name=name,
         group=group,
@@ -233,7 +215,7 @@ def _parse_route(where: str, spec: Any, backends: Mapping[str, BackendConfig], s
         fallbacks=tuple(fallbacks),
         timeouts=timeouts,
         source=source,
-        idempotent=None if spec.get("idempotent") is None else _flag(spec["idempotent"], f"{where}.idempotent"),
+        price=price,
     )
 
 

@@ -8,7 +8,8 @@ retries and fallbacks as `/v1/chat/completions`.
 The seed refused a sample-question number from a client that had not listed the questions yet.
 That rule is kept per client: a client is its API key when keys are on, else its address (the
 first X-Forwarded-For hop behind an ingress). Listing the questions also sets a cookie, so a
-client that keeps cookies (Postman does) is recognised by every replica.
+client that keeps cookies (Postman does) is recognised by every replica; with Redis, every
+replica knows the client anyway (seen_samples.py). Budgets and usage apply as on the OpenAI API.
 """
 
 from __future__ import annotations
@@ -19,14 +20,14 @@ import orjson
 from aiohttp import web
 
 from llm_common.bodies import BodyError, parse_object
-from llm_common.seed import SeedQuestionError, choose_question
+from llm_common.seed import NOT_SEEN, SeedQuestionError, choose_question
 
 from .apis import SEED
 from .context import CONTEXT
 from .errors import ProxyError, UpstreamTimeout
-from .openai_api import read_body, upstream_call
+from .openai_api import check_budget, count_usage, read_body, upstream_call
 from .seen_samples import SEEN_TTL, SeenSamples
-from .state import FORWARDER, KNOWLEDGE, ROUTES, SEEN_SAMPLES, SETTINGS
+from .state import FORWARDER, KNOWLEDGE, ROUTES, SEEN_SAMPLES, SETTINGS, SHARED
 
 SEED_GROUPS = {"fine-tuned": "fined_tune_model", "mock": "mock_model", "openai": "open_ai_models"}
 SEEN_COOKIE = "llm_proxy_seen_samples"
@@ -64,21 +65,35 @@ async def supported_models(request: web.Request) -> web.Response:
 
 async def sample_questions(request: web.Request) -> web.Response:
     questions = request.app[KNOWLEDGE].current.sample_questions
-    request.app[SEEN_SAMPLES].mark(client_identity(request))
+    await request.app[SEEN_SAMPLES].mark(client_identity(request))
     response = web.json_response({"response": [f"question {i}: {q}" for i, q in enumerate(questions, 1)]})
     response.set_cookie(SEEN_COOKIE, "1", max_age=int(SEEN_TTL), httponly=True, samesite="Lax")
     return response
 
 
-def _question(request: web.Request, inference: Any) -> str:
+async def _question(request: web.Request, inference: Any) -> str:
+    # The rule asks whether the client listed the questions only for a sample number, and before
+    # checking the number: that answer may take a Redis call, so it is learnt after a first pass.
+    asked = False
+
     def has_seen_samples() -> bool:
-        return bool(request.cookies.get(SEEN_COOKIE)) or request.app[SEEN_SAMPLES].has(client_identity(request))
+        nonlocal asked
+        asked = True
+        return True
 
     samples = request.app[KNOWLEDGE].current.sample_questions
+    error: SeedQuestionError | None = None
+    question = ""
     try:
-        return choose_question(inference, samples, has_seen_samples=has_seen_samples)
+        question = choose_question(inference, samples, has_seen_samples=has_seen_samples)
     except SeedQuestionError as exc:
-        raise SeedError(exc.message, status=exc.status) from None
+        error = exc
+    cookie = bool(request.cookies.get(SEEN_COOKIE))
+    if asked and not cookie and not await request.app[SEEN_SAMPLES].has(client_identity(request)):
+        raise SeedError(NOT_SEEN, status=409)
+    if error is not None:
+        raise SeedError(error.message, status=error.status)
+    return question
 
 
 def _answer_text(body: bytes) -> str:
@@ -113,7 +128,8 @@ async def send_inference(request: web.Request) -> web.Response:
             suppored_models=allowed,
         )
     request[CONTEXT].model = route.name
-    question = _question(request, body.get("inference"))
+    question = await _question(request, body.get("inference"))
+    check_budget(request)
     chat = {"model": route.name, "messages": [{"role": "user", "content": question}]}
     call = upstream_call(request, SEED, chat, b"", stream=False)
     try:
@@ -127,6 +143,7 @@ async def send_inference(request: web.Request) -> web.Response:
         status = exc.http_status if isinstance(exc, ProxyError) and exc.http_status >= 500 else 502
         raise SeedError(f"Error when sending inference to {model}, please try again", status=status) from None
     request[CONTEXT].answered_by = answer.route.name
+    count_usage(request, SEED, answer.route, answer.usage)
     # `model_name` is the model that answered: after a fallback that is not the one asked for.
     reply: dict[str, Any] = {"model_name": answer.route.name}
     if answer.route.name != model:
@@ -136,7 +153,7 @@ async def send_inference(request: web.Request) -> web.Response:
 
 
 def setup(app: web.Application) -> None:
-    app[SEEN_SAMPLES] = SeenSamples()
+    app[SEEN_SAMPLES] = SeenSamples(app[SHARED])
     app.router.add_get("/get_suppored_models", supported_models)
     app.router.add_get("/get_supported_models", supported_models)
     app.router.add_get("/get_sample_questions", sample_questions)

@@ -44,9 +44,6 @@ class ProxySettings:
     max_messages: int = setting(256, "More messages in one chat request get 400.", minimum=1)
     max_content_depth: int = setting(8, "Deeper JSON nesting in a request body gets 400.", minimum=2)
     retry_attempts: int = setting(3, "Attempts per model, the first included.", minimum=1, maximum=10)
-    request_attempts: int = setting(
-        5, "Upstream calls one request may make in all, across its retries and fallbacks.", minimum=1, maximum=30
-    )
     retry_backoff: float = setting(
         0.2, "Seconds before the first retry, doubled per retry, with full jitter.", minimum=0
     )
@@ -66,6 +63,48 @@ class ProxySettings:
     api_keys: str = setting("", "Comma-separated client keys (prefer `api_keys_file`, a mounted Secret).")
     api_keys_file: Path | None = setting(None, "Client-keys file: one key per line, or YAML with per-key options.")
     metrics_require_key: bool = setting(False, "Require a client key for `/metrics` too.")
+    api_keys_rate_limit: float = setting(
+        0.0, "Requests per minute each key of `api_keys` may make (0: no limit; file keys set their own).", minimum=0
+    )
+    api_keys_burst: float = setting(0.0, "Burst of that limit (0: ten seconds' worth, at least 1).", minimum=0)
+    auth_failures_per_minute: int = setting(
+        30,
+        "Failed authentications a source address may make per minute (and at once) before its requests "
+        "get 429 without their key being looked at (0: no limit).",
+        minimum=0,
+    )
+    trusted_proxy_hops: int = setting(
+        0,
+        "Proxies in front that append to X-Forwarded-For (an ingress: 1): the client address used to "
+        "throttle failed authentications is the one they recorded; 0: the connection's peer.",
+        minimum=0,
+        maximum=10,
+    )
+    redis_url: str = setting(
+        "",
+        "Redis shared by all replicas (rate limits, budgets, usage, the seed's seen-samples): "
+        "`redis://[:PASSWORD@]HOST[:PORT][/DB]`, or `rediss://` for TLS; empty: all state in process.",
+    )
+    redis_url_file: Path | None = setting(
+        None, "A file holding that URL (a mounted Secret, for a URL with a password); wins over `redis_url`."
+    )
+    redis_prefix: str = setting("llm-proxy:", "Prefix of every Redis key the proxy writes.")
+    redis_timeout: float = setting(
+        0.25,
+        "Seconds a Redis call may take (event-loop delays included); past that, or on any error, the request "
+        "uses in-process state and Redis is left alone until it answers a ping.",
+        minimum=0.001,
+        maximum=5,
+    )
+    redis_retry_interval: float = setting(
+        1.0, "Seconds between checks of a Redis that stopped answering.", minimum=0.05
+    )
+    redis_log_interval: float = setting(
+        60.0, "Redis errors are logged at most once per this many seconds (all are counted).", minimum=0
+    )
+    usage_retention_days: int = setting(
+        8, "Days of usage kept in Redis (`GET /v1/usage?date=`).", minimum=1, maximum=400
+    )
 
 
 def load_settings(

@@ -13,11 +13,15 @@ from aiohttp import web
 from .client_keys import ClientKeys
 from .forwarding import Forwarder
 from .knowledge import KnowledgePack
+from .limits import Limiter
 from .logs import Redactor, RequestLog
 from .metrics import ProxyMetrics
+from .quotas import AuthFailures
 from .routing import RoutingTable
 from .seen_samples import SeenSamples
 from .settings import ProxySettings
+from .shared_state import SharedState
+from .usage import UsageLedger
 from .watcher import Reloadable
 
 
@@ -36,5 +40,9 @@ FORWARDER = web.AppKey("forwarder", Forwarder)  # set by a cleanup context: it o
 METRICS = web.AppKey("metrics", ProxyMetrics)
 SERVING = web.AppKey("serving", Serving)
 SEEN_SAMPLES = web.AppKey("seen_samples", SeenSamples)
+SHARED = web.AppKey("shared", SharedState)  # Redis, or nothing (every caller then keeps to its own state)
+USAGE = web.AppKey("usage", UsageLedger)
+LIMITER = web.AppKey("limiter", Limiter)
+AUTH_FAILURES = web.AppKey("auth_failures", AuthFailures)
 REDACTOR = web.AppKey("redactor", Redactor)
 REQUEST_LOG = web.AppKey("request_log", RequestLog)  # absent when request lines are off

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -42,6 +43,7 @@ class SseScanner:
     usage: dict[str, Any] | None = None
     model: str | None = None
     events: int = field(default=0)
+    strip_usage: bool = False  # drop the usage-only chunk (asked for by the proxy, not the client)
 
     def feed(self, chunk: bytes) -> bytes:
         """Complete, checked events from this chunk (bytes to forward), keeping any partial tail."""
@@ -53,15 +55,23 @@ class SseScanner:
             self.buffer = data
             return b""
         complete, self.buffer = data[: end + 2], data[end + 2 :]
-        for event in complete.split(b"\n\n"):
-            if event:
-                self._check(event)
-        return complete
+        events = complete.split(b"\n\n")
+        if not self.strip_usage:
+            for event in events:
+                if event:
+                    self._check(event)
+            return complete
+        out = [self._check(event) for event in events if event]
+        return b"".join(event + b"\n\n" for event in out if event is not None)
 
-    def _check(self, event: bytes) -> None:
+    def _check(self, event: bytes) -> bytes | None:
+        """Check one event; return it as it is forwarded (None: stripped). With `strip_usage` the
+        usage-only chunk goes and so does `"usage": null` in the others, so a client that did not
+        ask for usage gets the bytes it would have got without the proxy asking."""
         if self.done:
             raise StreamBroken("protocol", "the upstream sent data after [DONE]")
-        for line in event.split(b"\n"):
+        lines = event.split(b"\n")
+        for index, line in enumerate(lines):
             if not line.startswith(b"data:"):
                 continue  # comments (":"), "event:", "id:", "retry:" pass as they are
             payload = line[5:].strip()
@@ -75,9 +85,20 @@ class SseScanner:
                     raise StreamBroken("upstream_error", str(error.get("message") or "the upstream reported an error"))
                 if obj.get("usage"):
                     self.usage = obj["usage"]
+                    if self.strip_usage and obj.get("choices") == []:
+                        self.events += 1
+                        return None
+                elif self.strip_usage and "usage" in obj:
+                    lines[index] = _NULL_USAGE.sub(b"", line, count=1)
+                    event = b"\n".join(lines)
                 if self.model is None and isinstance(obj.get("model"), str):
                     self.model = obj["model"]
         self.events += 1
+        return event
+
+
+# `"usage": null` as a member of a JSON object (with its comma), in a chunk the proxy asked usage for.
+_NULL_USAGE = re.compile(rb',\s*"usage"\s*:\s*null(?=\s*[,}])|"usage"\s*:\s*null\s*,\s*')
 
 
 def _parse(payload: bytes) -> Any:
@@ -113,9 +134,9 @@ class UpstreamStream:
     hands the connection back (to the pool when read to its end, else closed).
     """
 
-    def __init__(self, response: Response) -> None:
+    def __init__(self, response: Response, *, strip_usage: bool = False) -> None:
         self.response = response
-        self.scanner = SseScanner()
+        self.scanner = SseScanner(strip_usage=strip_usage)
         self.first = b""
 
     async def open(self, timeout: float) -> None:

@@ -1,0 +1,145 @@
+"""Per-client rate limits and daily budgets: in Redis for all replicas, else in this process.
+
+A client's rate limit is a token bucket (`requests_per_minute`, `burst`). With Redis, one Lua
+script per request takes a token from the client's shared bucket and reads what the client spent
+today, atomically and in one round trip; Redis's own clock times it, so replicas' clocks do not
+matter. Without Redis, or while it does not answer, the bucket is this process's own. Buckets are
+kept by client name, outside the keys: a keys-file reload (or a key rotated under the same name)
+does not refill them, and a changed limit applies to the bucket as it stands.
+
+A budget (`usd_per_day`, `tokens_per_day`) is checked before a request goes upstream, against the
+day's spend (UTC): the shared total plus what this replica has not written yet, or without Redis
+this replica's estimate (usage.py). A request that passes is never cut later, even a long stream.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from .errors import RateLimited
+from .quotas import Budget, LocalBuckets, next_utc_midnight
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+
+    from .client_keys import ClientKey
+    from .metrics import ProxyMetrics
+    from .shared_state import SharedState
+    from .usage import UsageLedger
+
+# KEYS[1] the client's bucket (hash: level, at), KEYS[2] its spend today (hash: tokens, nano_usd).
+# ARGV[1] tokens per millisecond (0: no rate limit), ARGV[2] burst, ARGV[3] the bucket's TTL in ms
+# (the time it takes to fill up: a bucket gone after that is the same as a full one).
+# Returns {milliseconds to wait (0: admitted), tokens spent today, nano-USD spent today}.
+TOKEN_BUCKET_LUA = """
+local wait = 0
+local rate = tonumber(ARGV[1])
+if rate > 0 then
+  local clock = redis.call('TIME')
+  local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+  local burst = tonumber(ARGV[2])
+  local state = redis.call('HMGET', KEYS[1], 'level', 'at')
+  local level = tonumber(state[1])
+  local at = tonumber(state[2])
+  if level == nil or at == nil then
+    level = burst
+    at = now
+  end
+  if now > at then
+    level = level + (now - at) * rate
+    at = now
+  end
+  level = math.min(burst, level)
+  if level >= 1 then
+    level = level - 1
+  else
+    wait = math.ceil((1 - level) / rate)
+  end
+  redis.call('HSET', KEYS[1], 'level', tostring(level), 'at', at)
+  redis.call('PEXPIRE', KEYS[1], ARGV[3])
+end
+local spent = redis.call('HMGET', KEYS[2], 'tokens', 'nano_usd')
+return {wait, tonumber(spent[1]) or 0, tonumber(spent[2]) or 0}
+"""
+
+
+class BudgetExceeded(RateLimited):
+    default_code = "budget_exceeded"
+
+
+def budget_error(client: str, budget: Budget, which: str, tokens: int, nano_usd: int, now: float) -> BudgetExceeded:
+    """429 `budget_exceeded`: what was spent of which budget, when it resets, and Retry-After."""
+    reset = next_utc_midnight(now)
+    at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(reset))
+    if which == "tokens":
+        spent = f"{tokens} of {budget.tokens_per_day} tokens"
+    else:
+        spent = f"${nano_usd / 1e9:.4f} of ${budget.usd_per_day:g}"
+    return BudgetExceeded(
+        f"The daily budget of '{client}' is spent ({spent} today); it resets at {at} (midnight UTC)",
+        headers={"Retry-After": str(max(1, math.ceil(reset - now)))},
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Admission:
+    wait: float  # seconds until the rate limit admits a request; 0: admitted
+    shared_spend: tuple[int, int] | None = None  # (tokens, nano-USD) today from Redis, all replicas
+
+
+ADMITTED = Admission(0.0)
+
+
+class Limiter:
+    def __init__(self, shared: SharedState, ledger: UsageLedger, metrics: ProxyMetrics) -> None:
+        self.shared = shared
+        self.ledger = ledger
+        self.metrics = metrics
+        self.local = LocalBuckets()
+        self._script = shared.redis.register_script(TOKEN_BUCKET_LUA) if shared.redis is not None else None
+
+    async def admit(self, client: ClientKey) -> Admission:
+        """Take a token from the client's bucket and learn its spend today: one Redis call at most,
+        none for a client with neither a rate limit nor a budget."""
+        limit, budget = client.rate_limit, client.budget
+        if limit is None and budget is None:
+            return ADMITTED
+        if self._script is not None and self.shared.available:
+            script = self._script
+            keys = [self.shared.key("limit", client.name), self.shared.key("spend", self.ledger.today(), client.name)]
+            args: list[float | int] = [0, 0, 0]
+            if limit is not None:
+                ttl_ms = math.ceil(limit.burst / limit.per_second * 1000) + 60_000
+                args = [limit.per_second / 1000, limit.burst, ttl_ms]
+
+            async def run(redis: Redis) -> list[int]:
+                reply: list[int] = await script(keys=keys, args=args, client=redis)
+                return reply
+
+            reply = await self.shared.call("limit", run)
+            if reply is not None:
+                wait_ms, tokens, nano_usd = (int(x) for x in reply)
+                return Admission(wait_ms / 1000, (tokens, nano_usd) if budget is not None else None)
+        wait = self.local.take(client.name, limit, time.monotonic()) if limit is not None else 0.0
+        return Admission(wait)
+
+    def rate_limited(self, client: ClientKey, wait: float) -> RateLimited:
+        self.metrics.of(self.metrics.rate_limited, client.name).inc()
+        seconds = max(1, math.ceil(wait))
+        return RateLimited(
+            f"Rate limit for '{client.name}' reached; retry in {seconds} s", headers={"Retry-After": str(seconds)}
+        )
+
+    def check_budget(self, client: ClientKey | None, shared_spend: tuple[int, int] | None) -> None:
+        """Raise 429 `budget_exceeded` when the client's daily budget is spent."""
+        if client is None or client.budget is None:
+            return
+        now = time.time()
+        tokens, nano_usd = self.ledger.spent(client.name, shared_spend)
+        which = client.budget.exceeded(tokens, nano_usd)
+        if which is not None:
+            self.metrics.of(self.metrics.budget_rejections, client.name, which).inc()
+            raise budget_error(client.name, client.budget, which, tokens, nano_usd, now)

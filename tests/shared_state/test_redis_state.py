@@ -1,0 +1,134 @@
+"""Shared state against a real redis-server, with proxies in this process: the bucket script is
+atomic, a reload refills no bucket, a slow or flushed Redis fails nothing, usage written behind
+survives an outage."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+from fixtures.clients import openai_client
+
+MODEL = "mock-gpt-model-0701"
+QUESTION = [{"role": "user", "content": "hi"}]
+
+
+def keys_yaml(burst: int = 10, extra: str = "") -> str:
+    return (
+        "keys:\n"
+        f"  - {{key: team-key-0001, name: team, rate_limit: {{requests_per_minute: 10, burst: {burst}}}}}\n"
+        "  - {key: ops-key-0002, name: ops, admin: true}\n"
+        "  - {key: busy-key-0003, name: busy, rate_limit: {requests_per_minute: 600000, burst: 10000}}\n" + extra
+    )
+
+
+async def status_of(proxy, http, key: str = "team-key-0001") -> int:
+    body = {"model": MODEL, "messages": QUESTION}
+    async with http.post(
+        proxy.make_url("/v1/chat/completions"), json=body, headers={"Authorization": f"Bearer {key}"}
+    ) as resp:
+        await resp.read()
+        return resp.status
+
+
+async def shared_state(proxy, http) -> dict:
+    async with http.get(proxy.make_url("/readyz")) as resp:
+        assert resp.status == 200
+        return (await resp.json())["shared_state"]
+
+
+async def eventually(check, what: str, timeout: float = 15) -> None:
+    """Poll an async condition until it holds (a state to reach, not a timing under test)."""
+    deadline = time.monotonic() + timeout
+    while not await check():
+        assert time.monotonic() < deadline, f"never happened: {what}"
+        await asyncio.sleep(0.05)
+
+
+@pytest.fixture
+def keys_file(tmp_path):
+    path = tmp_path / "keys.yaml"
+    path.write_text(keys_yaml())
+    return path
+
+
+async def test_the_bucket_script_admits_exactly_the_burst_under_concurrency(make_proxy, redis_server, keys_file, http):
+    # Client, mock and both proxies share this test's event loop: under 40 concurrent requests its
+    # delays, not Redis, would exceed the default timeout and send requests to the fallback.
+    proxies = [await make_proxy(api_keys_file=keys_file, redis_url=redis_server.url, redis_timeout=2) for _ in range(2)]
+    started = time.monotonic()
+    statuses = await asyncio.gather(*(status_of(proxies[i % 2], http) for i in range(40)))
+    elapsed = time.monotonic() - started
+    assert set(statuses) <= {200, 429}
+    assert 10 <= statuses.count(200) <= 10 + int(elapsed / 6), (statuses, elapsed)
+
+
+@pytest.mark.parametrize("shared", [False, True], ids=["in-process", "redis"])
+async def test_a_keys_file_reload_refills_no_bucket(make_proxy, redis_server, keys_file, http, shared):
+    keys_file.write_text(keys_yaml(burst=3))
+    redis = {"redis_url": redis_server.url} if shared else {}
+    proxy = await make_proxy(api_keys_file=keys_file, reload_interval=0.05, **redis)
+    assert [await status_of(proxy, http) for _ in range(4)] == [200, 200, 200, 429]
+    # A reload: a new key, and the team's burst raised (its bucket keeps its level, empty).
+    new = "  - {key: new-key-0004, name: newcomer}\n"
+    keys_file.write_text(keys_yaml(burst=5, extra=new))
+
+    async def reloaded() -> bool:
+        return await status_of(proxy, http, "new-key-0004") == 200
+
+    await eventually(reloaded, "the new keys file in force")
+    assert await status_of(proxy, http) == 429
+
+
+async def test_a_slow_redis_fails_nothing_and_is_used_again_once_it_answers(make_proxy, redis_server, keys_file, http):
+    proxy = await make_proxy(api_keys_file=keys_file, redis_url=redis_server.url, redis_retry_interval=0.1)
+    assert await status_of(proxy, http, "busy-key-0003") == 200
+    redis_server.pause()  # accepts connections, answers nothing
+    try:
+        statuses = await asyncio.wait_for(
+            asyncio.gather(*(status_of(proxy, http, "busy-key-0003") for _ in range(20))), timeout=10
+        )
+        assert statuses == [200] * 20
+        state = await shared_state(proxy, http)
+        # The request timed out; the probe's pings since fail to connect in time.
+        assert state["state"] == "in_process_fallback" and state["last_error"] in {"TimeoutError", "ConnectionError"}
+    finally:
+        redis_server.resume()
+
+    async def shared_again() -> bool:
+        return (await shared_state(proxy, http))["state"] == "shared"
+
+    await eventually(shared_again, "Redis in use again")
+    assert await status_of(proxy, http, "busy-key-0003") == 200
+
+
+async def test_a_flushed_redis_loads_its_script_again_and_limits_still_hold(make_proxy, redis_server, keys_file, http):
+    keys_file.write_text(keys_yaml(burst=3))
+    proxy = await make_proxy(api_keys_file=keys_file, redis_url=redis_server.url)
+    assert [await status_of(proxy, http) for _ in range(4)] == [200, 200, 200, 429]
+    assert redis_server.command("FLUSHALL") == b"+OK\r\n"
+    assert redis_server.command("SCRIPT", "FLUSH") == b"+OK\r\n"
+    # Empty buckets are full ones: three more, then the limit again; no error on the way.
+    assert [await status_of(proxy, http) for _ in range(4)] == [200, 200, 200, 429]
+    state = await shared_state(proxy, http)
+    assert state == {"backend": "redis", "state": "shared", "errors": 0}
+
+
+async def test_usage_recorded_while_redis_is_down_is_written_when_it_is_back(make_proxy, redis_server, keys_file, http):
+    proxy = await make_proxy(api_keys_file=keys_file, redis_url=redis_server.url, redis_retry_interval=0.1)
+    redis_server.stop()
+    assert [await status_of(proxy, http, "busy-key-0003") for _ in range(3)] == [200, 200, 200]
+    async with openai_client(proxy, "ops-key-0002") as client:
+        report = await client.get("/usage", cast_to=dict)
+    assert report["scope"] == "this_replica" and report["total"]["requests"] == 3
+    redis_server.start()  # empty
+
+    async def written() -> bool:
+        async with http.get(proxy.make_url("/v1/usage"), headers={"Authorization": "Bearer ops-key-0002"}) as resp:
+            body = await resp.json()
+        return body["scope"] == "all_replicas" and body["total"]["requests"] == 3
+
+    await eventually(written, "the pending usage in Redis")
+    raw = redis_server.command("HGETALL", "llm-proxy:usage:" + time.strftime("%Y-%m-%d", time.gmtime()))
+    assert b'["busy", "mock-gpt-model-0701", "requests"]' in raw
