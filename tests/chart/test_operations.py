@@ -315,14 +315,18 @@ def test_every_values_key_is_documented_and_the_readme_table_is_current():
 
     from .conftest import CHART, ROOT
 
-    spec = importlib.util.spec_from_file_location("chart_values_table", ROOT / "scripts" / "chart_values_table.py")
+    spec = importlib.util.spec_from_file_location(
+        "generate_chart_values_table", ROOT / "scripts" / "generate_chart_values_table.py"
+    )
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # its dataclass looks itself up there
     spec.loader.exec_module(module)
     values_text = (CHART / "values.yaml").read_text()
     assert module.undocumented(values_text) == []
     readme = (CHART / "README.md").read_text()
-    assert module.render_readme(readme, values_text) == readme, "run: python scripts/chart_values_table.py --write"
+    assert module.render_readme(readme, values_text) == readme, (
+        "run: python scripts/generate_chart_values_table.py --write"
+    )
     keys = {e.key for e in module.entries(values_text)}
     for key in ("proxy.imagePullSecrets", "mock.envFrom", "proxy.service.loadBalancerClass", "clusterDomain"):
         assert key in keys

@@ -19,7 +19,8 @@ import aiohttp
 import openai
 import pytest
 import yaml
-from containers.podman_env import BUILD_TIMEOUT, ROOT, detect_podman, free_port, wait_http
+from containers.podman_env import BUILD_TIMEOUT, ROOT, detect_podman, wait_http
+from fixtures.clients import free_port
 
 pytestmark = [pytest.mark.containers, pytest.mark.slow]
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-import socket
 import subprocess
 import time
 import uuid
@@ -53,12 +52,6 @@ def podman_environ() -> dict[str, str]:
             if sep and key.strip() and not key.startswith("#"):
                 env.setdefault(key.strip(), value.strip())
     return env
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass

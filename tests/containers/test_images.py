@@ -13,8 +13,9 @@ import aiohttp
 import openai
 import pytest
 import yaml
+from fixtures.clients import free_port
 
-from .podman_env import free_port, wait_http
+from .podman_env import wait_http
 
 pytestmark = [pytest.mark.containers, pytest.mark.slow]
 

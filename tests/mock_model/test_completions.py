@@ -2,25 +2,18 @@
 
 import json
 
-import pytest
 from fixtures.clients import openai_client, sse_events
 
 from mock_model import tokens
-
-
-@pytest.fixture
-async def client(mock_server):
-    async with openai_client(mock_server, "unused") as c:
-        yield c
 
 
 def ask(question):
     return [{"role": "system", "content": "You answer about the candidate."}, {"role": "user", "content": question}]
 
 
-async def test_non_stream_has_the_openai_shape_and_real_usage(client):
+async def test_non_stream_has_the_openai_shape_and_real_usage(mock_sdk):
     messages = ask("When is his birthday ?")
-    reply = await client.chat.completions.create(model="mock-gpt-model-0701", messages=messages)
+    reply = await mock_sdk.chat.completions.create(model="mock-gpt-model-0701", messages=messages)
     assert reply.object == "chat.completion"
     assert reply.model == "mock-gpt-model-0701"
     assert reply.id.startswith("chatcmpl-")
@@ -32,23 +25,23 @@ async def test_non_stream_has_the_openai_shape_and_real_usage(client):
     assert reply.usage.total_tokens == reply.usage.prompt_tokens + reply.usage.completion_tokens
 
 
-async def test_the_same_request_gets_the_same_answer(client):
-    first = await client.chat.completions.create(model="m", messages=ask("Which sports can he play?"))
-    second = await client.chat.completions.create(model="m", messages=ask("Which sports can he play?"))
+async def test_the_same_request_gets_the_same_answer(mock_sdk):
+    first = await mock_sdk.chat.completions.create(model="m", messages=ask("Which sports can he play?"))
+    second = await mock_sdk.chat.completions.create(model="m", messages=ask("Which sports can he play?"))
     assert first.choices[0].message.content == second.choices[0].message.content
     assert first.id == second.id
 
 
-async def test_a_close_question_gets_the_fact_and_an_unknown_one_the_canned_answer(client):
-    close = await client.chat.completions.create(model="m", messages=ask("what is his favorite football club"))
+async def test_a_close_question_gets_the_fact_and_an_unknown_one_the_canned_answer(mock_sdk):
+    close = await mock_sdk.chat.completions.create(model="m", messages=ask("what is his favorite football club"))
     assert "Liverpool" in close.choices[0].message.content
-    unknown = await client.chat.completions.create(model="m", messages=ask("Explain quantum chromodynamics"))
+    unknown = await mock_sdk.chat.completions.create(model="m", messages=ask("Explain quantum chromodynamics"))
     text = unknown.choices[0].message.content
     assert "mock model" in text and "Liverpool" not in text
 
 
-async def test_stream_sends_role_content_finish_and_usage_chunks(client):
-    stream = await client.chat.completions.create(
+async def test_stream_sends_role_content_finish_and_usage_chunks(mock_sdk):
+    stream = await mock_sdk.chat.completions.create(
         model="m", messages=ask("When is his birthday ?"), stream=True, stream_options={"include_usage": True}
     )
     chunks = [c async for c in stream]
@@ -61,27 +54,27 @@ async def test_stream_sends_role_content_finish_and_usage_chunks(client):
     assert len({c.id for c in chunks}) == 1
 
 
-async def test_stream_without_include_usage_has_no_usage_chunk(client):
-    stream = await client.chat.completions.create(model="m", messages=ask("hello"), stream=True)
+async def test_stream_without_include_usage_has_no_usage_chunk(mock_sdk):
+    stream = await mock_sdk.chat.completions.create(model="m", messages=ask("hello"), stream=True)
     chunks = [c async for c in stream]
     assert all(c.choices for c in chunks) and all(c.usage is None for c in chunks)
 
 
-async def test_stream_and_non_stream_give_the_same_text(client):
-    whole = await client.chat.completions.create(model="m", messages=ask("When is his birthday ?"))
-    stream = await client.chat.completions.create(model="m", messages=ask("When is his birthday ?"), stream=True)
+async def test_stream_and_non_stream_give_the_same_text(mock_sdk):
+    whole = await mock_sdk.chat.completions.create(model="m", messages=ask("When is his birthday ?"))
+    stream = await mock_sdk.chat.completions.create(model="m", messages=ask("When is his birthday ?"), stream=True)
     text = "".join([c.choices[0].delta.content or "" async for c in stream])
     assert text == whole.choices[0].message.content
 
 
-async def test_max_tokens_truncates_with_finish_reason_length(client):
-    reply = await client.chat.completions.create(model="m", messages=ask("When is his birthday ?"), max_tokens=3)
+async def test_max_tokens_truncates_with_finish_reason_length(mock_sdk):
+    reply = await mock_sdk.chat.completions.create(model="m", messages=ask("When is his birthday ?"), max_tokens=3)
     assert reply.choices[0].finish_reason == "length"
     assert reply.usage.completion_tokens == 3
 
 
-async def test_response_tokens_and_tokens_per_chunk_shape_the_stream(client):
-    stream = await client.chat.completions.create(
+async def test_response_tokens_and_tokens_per_chunk_shape_the_stream(mock_sdk):
+    stream = await mock_sdk.chat.completions.create(
         model="m",
         messages=ask("x"),
         stream=True,

@@ -6,17 +6,10 @@ import struct
 
 import openai
 import pytest
-from fixtures.clients import openai_client
 
 from mock_model import tokens
 
 MODEL = "text-embedding-3-small"
-
-
-@pytest.fixture
-async def client(mock_server):
-    async with openai_client(mock_server) as c:
-        yield c
 
 
 def norm(vector):
@@ -27,14 +20,14 @@ def cosine(a, b):
     return sum(x * y for x, y in zip(a, b, strict=True)) / (norm(a) * norm(b))
 
 
-async def embed(client, value, **options):
-    return await client.embeddings.create(model=MODEL, input=value, encoding_format="float", **options)
+async def embed(mock_sdk, value, **options):
+    return await mock_sdk.embeddings.create(model=MODEL, input=value, encoding_format="float", **options)
 
 
-async def test_one_input_gets_one_deterministic_unit_vector_and_real_usage(client):
+async def test_one_input_gets_one_deterministic_unit_vector_and_real_usage(mock_sdk):
     text = "When is his birthday?"
-    first = await embed(client, text)
-    second = await embed(client, text)
+    first = await embed(mock_sdk, text)
+    second = await embed(mock_sdk, text)
     assert first.object == "list" and first.model == MODEL
     [item] = first.data
     assert item.object == "embedding" and item.index == 0
@@ -43,54 +36,54 @@ async def test_one_input_gets_one_deterministic_unit_vector_and_real_usage(clien
     assert first.usage.prompt_tokens == first.usage.total_tokens == tokens.count(text)
 
 
-async def test_several_inputs_get_one_vector_each_in_order(client):
+async def test_several_inputs_get_one_vector_each_in_order(mock_sdk):
     texts = ["his birthday", "his favourite football club", "quantum chromodynamics"]
-    reply = await embed(client, texts)
+    reply = await embed(mock_sdk, texts)
     assert [d.index for d in reply.data] == [0, 1, 2]
-    alone = [(await embed(client, t)).data[0].embedding for t in texts]
+    alone = [(await embed(mock_sdk, t)).data[0].embedding for t in texts]
     assert [d.embedding for d in reply.data] == alone
     assert reply.usage.prompt_tokens == sum(tokens.count(t) for t in texts)
 
 
-async def test_vectors_come_from_the_tokens_so_shared_words_mean_closer_vectors(client):
-    reply = await embed(client, ["When is his birthday?", "his birthday date", "quantum chromodynamics lecture"])
+async def test_vectors_come_from_the_tokens_so_shared_words_mean_closer_vectors(mock_sdk):
+    reply = await embed(mock_sdk, ["When is his birthday?", "his birthday date", "quantum chromodynamics lecture"])
     question, related, unrelated = (d.embedding for d in reply.data)
     assert cosine(question, related) > cosine(question, unrelated) + 0.2
 
 
-async def test_a_token_array_gets_the_vector_of_its_text(client):
+async def test_a_token_array_gets_the_vector_of_its_text(mock_sdk):
     text = "Which sports can he play?"
     ids = tokens.encode(text)
-    by_text = (await embed(client, text)).data[0].embedding
-    assert (await embed(client, ids)).data[0].embedding == by_text
-    both = await embed(client, [ids, tokens.encode("hello")])
+    by_text = (await embed(mock_sdk, text)).data[0].embedding
+    assert (await embed(mock_sdk, ids)).data[0].embedding == by_text
+    both = await embed(mock_sdk, [ids, tokens.encode("hello")])
     assert both.data[0].embedding == by_text and len(both.data) == 2
     assert both.usage.prompt_tokens == len(ids) + 1
 
 
-async def test_dimensions_shortens_the_vector_as_openai_does(client):
+async def test_dimensions_shortens_the_vector_as_openai_does(mock_sdk):
     text = "his favourite football club"
-    full = (await embed(client, text)).data[0].embedding
-    short = (await embed(client, text, dimensions=256)).data[0].embedding
+    full = (await embed(mock_sdk, text)).data[0].embedding
+    short = (await embed(mock_sdk, text, dimensions=256)).data[0].embedding
     assert len(short) == 256 and norm(short) == pytest.approx(1.0, abs=1e-5)
     prefix = full[:256]
     assert short == pytest.approx([x / norm(prefix) for x in prefix], abs=1e-6)
 
 
-async def test_a_large_model_has_3072_dimensions(client):
-    reply = await client.embeddings.create(model="text-embedding-3-large", input="hi", encoding_format="float")
+async def test_a_large_model_has_3072_dimensions(mock_sdk):
+    reply = await mock_sdk.embeddings.create(model="text-embedding-3-large", input="hi", encoding_format="float")
     assert len(reply.data[0].embedding) == 3072
 
 
-async def test_base64_is_the_same_float32_values_little_endian(client):
+async def test_base64_is_the_same_float32_values_little_endian(mock_sdk):
     texts = ["his birthday", "his hobbies"]
-    floats = await embed(client, texts)
-    raw = await client.embeddings.create(model=MODEL, input=texts, encoding_format="base64")
+    floats = await embed(mock_sdk, texts)
+    raw = await mock_sdk.embeddings.create(model=MODEL, input=texts, encoding_format="base64")
     for as_float, as_base64 in zip(floats.data, raw.data, strict=True):
         packed = base64.b64decode(as_base64.embedding)
         assert list(struct.unpack(f"<{len(packed) // 4}f", packed)) == as_float.embedding
     # Without encoding_format the SDK asks for base64 and decodes it itself.
-    default = await client.embeddings.create(model=MODEL, input=texts)
+    default = await mock_sdk.embeddings.create(model=MODEL, input=texts)
     assert [d.embedding for d in default.data] == [d.embedding for d in floats.data]
 
 
@@ -113,7 +106,7 @@ async def test_base64_is_the_same_float32_values_little_endian(client):
         ({"model": MODEL, "input": "hi", "encoding_format": "hex"}, "encoding_format"),
     ],
 )
-async def test_bad_input_is_an_openai_400_naming_the_field(client, body, param):
+async def test_bad_input_is_an_openai_400_naming_the_field(mock_sdk, body, param):
     with pytest.raises(openai.BadRequestError) as err:
-        await client.post("/embeddings", body=body, cast_to=object)
+        await mock_sdk.post("/embeddings", body=body, cast_to=object)
     assert err.value.body["type"] == "invalid_request_error" and err.value.body["param"] == param

@@ -6,24 +6,18 @@ import time
 import aiohttp
 import openai
 import pytest
-from fixtures.clients import openai_client, sse_events
+from fixtures.clients import sse_events
 
 BODY = {"model": "mock-gpt-model-0701", "messages": [{"role": "user", "content": "When is his birthday ?"}]}
-
-
-@pytest.fixture
-async def sdk(mock_server):
-    async with openai_client(mock_server) as c:
-        yield c
 
 
 async def post(http, server, headers, stream=False):
     return await http.post(server.make_url("/v1/chat/completions"), json={**BODY, "stream": stream}, headers=headers)
 
 
-async def test_status_fault_returns_an_openai_error(sdk):
+async def test_status_fault_returns_an_openai_error(mock_sdk):
     with pytest.raises(openai.InternalServerError) as err:
-        await sdk.chat.completions.create(**BODY, extra_headers={"X-Mock-Fault": "status", "X-Mock-Status": "503"})
+        await mock_sdk.chat.completions.create(**BODY, extra_headers={"X-Mock-Fault": "status", "X-Mock-Status": "503"})
     assert err.value.status_code == 503
     assert err.value.body["code"] == "service_unavailable"
 
@@ -34,9 +28,9 @@ async def test_rate_limit_sends_retry_after(http, mock_server):
     assert (await resp.json())["error"]["code"] == "rate_limit_exceeded"
 
 
-async def test_context_length_is_a_400_with_its_code(sdk):
+async def test_context_length_is_a_400_with_its_code(mock_sdk):
     with pytest.raises(openai.BadRequestError) as err:
-        await sdk.chat.completions.create(**BODY, extra_headers={"X-Mock-Fault": "context_length"})
+        await mock_sdk.chat.completions.create(**BODY, extra_headers={"X-Mock-Fault": "context_length"})
     assert err.value.code == "context_length_exceeded"
 
 
@@ -107,9 +101,9 @@ async def test_fail_n_times_then_succeed_counts_attempts_by_key(http, mock_serve
     assert seen == {"key": "job-1", "requests": 3}
 
 
-async def test_model_name_suffix_selects_a_fault(sdk):
+async def test_model_name_suffix_selects_a_fault(mock_sdk):
     with pytest.raises(openai.RateLimitError):
-        await sdk.chat.completions.create(model="mock-gpt-model-0701@fault=rate_limit", messages=BODY["messages"])
+        await mock_sdk.chat.completions.create(model="mock-gpt-model-0701@fault=rate_limit", messages=BODY["messages"])
 
 
 async def test_configured_fault_rate_is_seeded_and_repeatable(make_mock_server, http):

@@ -2,7 +2,6 @@
 
 import openai
 import pytest
-from fixtures.clients import openai_client
 from fixtures.openapi import assert_completion_stream, parse_sse
 
 from mock_model import tokens
@@ -10,35 +9,29 @@ from mock_model import tokens
 PROMPT = "When is his birthday ?"
 
 
-@pytest.fixture
-async def client(mock_server):
-    async with openai_client(mock_server) as c:
-        yield c
-
-
-async def chat_answer(client, question):
-    reply = await client.chat.completions.create(model="m", messages=[{"role": "user", "content": question}])
+async def chat_answer(mock_sdk, question):
+    reply = await mock_sdk.chat.completions.create(model="m", messages=[{"role": "user", "content": question}])
     return reply.choices[0].message.content
 
 
-async def test_plain_answers_the_prompt_with_real_usage(client):
-    reply = await client.completions.create(model="m", prompt=PROMPT, max_tokens=200)
+async def test_plain_answers_the_prompt_with_real_usage(mock_sdk):
+    reply = await mock_sdk.completions.create(model="m", prompt=PROMPT, max_tokens=200)
     assert reply.object == "text_completion" and reply.id.startswith("cmpl-") and reply.model == "m"
     [choice] = reply.choices
     assert choice.index == 0 and choice.finish_reason == "stop" and choice.logprobs is None
-    assert choice.text == await chat_answer(client, PROMPT)
+    assert choice.text == await chat_answer(mock_sdk, PROMPT)
     assert reply.usage.prompt_tokens == tokens.count(PROMPT)
     assert reply.usage.completion_tokens == tokens.count(choice.text)
 
 
-async def test_max_tokens_defaults_to_16_as_openai_does(client):
-    reply = await client.completions.create(model="m", prompt=PROMPT)
+async def test_max_tokens_defaults_to_16_as_openai_does(mock_sdk):
+    reply = await mock_sdk.completions.create(model="m", prompt=PROMPT)
     assert reply.choices[0].finish_reason == "length" and reply.usage.completion_tokens == 16
 
 
-async def test_streamed_text_is_the_plain_text(client):
-    whole = await client.completions.create(model="m", prompt=PROMPT, max_tokens=200)
-    stream = await client.completions.create(
+async def test_streamed_text_is_the_plain_text(mock_sdk):
+    whole = await mock_sdk.completions.create(model="m", prompt=PROMPT, max_tokens=200)
+    stream = await mock_sdk.completions.create(
         model="m", prompt=PROMPT, max_tokens=200, stream=True, stream_options={"include_usage": True}
     )
     chunks = [c async for c in stream]
@@ -49,20 +42,20 @@ async def test_streamed_text_is_the_plain_text(client):
     assert chunks[-1].choices == [] and chunks[-1].usage == whole.usage
 
 
-async def test_several_prompts_get_a_choice_each_and_token_arrays_read_as_their_text(client):
+async def test_several_prompts_get_a_choice_each_and_token_arrays_read_as_their_text(mock_sdk):
     prompts = [PROMPT, "Which sports can he play?"]
-    reply = await client.completions.create(model="m", prompt=prompts, max_tokens=200)
+    reply = await mock_sdk.completions.create(model="m", prompt=prompts, max_tokens=200)
     assert [c.index for c in reply.choices] == [0, 1]
-    assert [c.text for c in reply.choices] == [await chat_answer(client, p) for p in prompts]
-    by_tokens = await client.completions.create(model="m", prompt=[tokens.encode(p) for p in prompts], max_tokens=200)
+    assert [c.text for c in reply.choices] == [await chat_answer(mock_sdk, p) for p in prompts]
+    by_tokens = await mock_sdk.completions.create(model="m", prompt=[tokens.encode(p) for p in prompts], max_tokens=200)
     assert [c.text for c in by_tokens.choices] == [c.text for c in reply.choices]
     assert by_tokens.usage == reply.usage
-    one = await client.completions.create(model="m", prompt=tokens.encode(PROMPT), max_tokens=200)
+    one = await mock_sdk.completions.create(model="m", prompt=tokens.encode(PROMPT), max_tokens=200)
     assert one.choices[0].text == reply.choices[0].text
 
 
-async def test_several_prompts_stream_each_choice_to_its_finish(client):
-    stream = await client.completions.create(model="m", prompt=["a", "b"], max_tokens=5, stream=True)
+async def test_several_prompts_stream_each_choice_to_its_finish(mock_sdk):
+    stream = await mock_sdk.completions.create(model="m", prompt=["a", "b"], max_tokens=5, stream=True)
     chunks = [c async for c in stream]
     texts, finishes = {0: "", 1: ""}, {}
     for chunk in chunks:
@@ -74,9 +67,9 @@ async def test_several_prompts_stream_each_choice_to_its_finish(client):
     assert all(tokens.count(t) == 5 for t in texts.values())
 
 
-async def test_echo_puts_the_prompt_first(client):
-    plain = await client.completions.create(model="m", prompt=PROMPT, max_tokens=200)
-    echoed = await client.completions.create(model="m", prompt=PROMPT, max_tokens=200, echo=True)
+async def test_echo_puts_the_prompt_first(mock_sdk):
+    plain = await mock_sdk.completions.create(model="m", prompt=PROMPT, max_tokens=200)
+    echoed = await mock_sdk.completions.create(model="m", prompt=PROMPT, max_tokens=200, echo=True)
     assert echoed.choices[0].text == PROMPT + plain.choices[0].text
 
 
@@ -106,7 +99,7 @@ async def test_the_wire_stream_ends_with_done_and_no_done_leaves_it_out(http, mo
         ({"model": "m", "prompt": "hi", "stream_options": []}, "stream_options"),
     ],
 )
-async def test_bad_input_is_an_openai_400_naming_the_field(client, body, param):
+async def test_bad_input_is_an_openai_400_naming_the_field(mock_sdk, body, param):
     with pytest.raises(openai.BadRequestError) as err:
-        await client.post("/completions", body=body, cast_to=object)
+        await mock_sdk.post("/completions", body=body, cast_to=object)
     assert err.value.body["type"] == "invalid_request_error" and err.value.body["param"] == param

@@ -3,7 +3,6 @@
 import aiohttp
 import openai
 import pytest
-from fixtures.clients import openai_client
 from fixtures.openapi import assert_responses_stream, parse_sse
 
 from mock_model import tokens
@@ -22,18 +21,12 @@ EVENT_ORDER = [
 ]
 
 
-@pytest.fixture
-async def client(mock_server):
-    async with openai_client(mock_server) as c:
-        yield c
-
-
 def without_repeats(types):
     return [t for i, t in enumerate(types) if i == 0 or t != types[i - 1]]
 
 
-async def test_non_stream_answers_with_a_completed_response_and_real_usage(client):
-    response = await client.responses.create(model="mock-gpt-model-0701", input=QUESTION)
+async def test_non_stream_answers_with_a_completed_response_and_real_usage(mock_sdk):
+    response = await mock_sdk.responses.create(model="mock-gpt-model-0701", input=QUESTION)
     assert response.object == "response" and response.status == "completed"
     assert response.id.startswith("resp_") and response.model == "mock-gpt-model-0701"
     assert "7 January 1998" in response.output_text
@@ -44,28 +37,28 @@ async def test_non_stream_answers_with_a_completed_response_and_real_usage(clien
     assert response.usage.total_tokens == response.usage.input_tokens + response.usage.output_tokens
 
 
-async def test_instructions_and_message_items_are_read_as_chat_messages_are(client):
+async def test_instructions_and_message_items_are_read_as_chat_messages_are(mock_sdk):
     items = [
         {"role": "assistant", "content": "Ask me about the candidate."},
         {"type": "message", "role": "user", "content": [{"type": "input_text", "text": QUESTION}]},
     ]
-    response = await client.responses.create(model="m", instructions="Answer briefly.", input=items)
-    chat = await client.chat.completions.create(model="m", messages=[{"role": "user", "content": QUESTION}])
+    response = await mock_sdk.responses.create(model="m", instructions="Answer briefly.", input=items)
+    chat = await mock_sdk.chat.completions.create(model="m", messages=[{"role": "user", "content": QUESTION}])
     assert response.output_text == chat.choices[0].message.content
     as_chat = [{"role": "developer", "content": "Answer briefly."}, items[0], {"role": "user", "content": QUESTION}]
     assert response.usage.input_tokens == tokens.count_chat_prompt(as_chat)
     assert response.instructions == "Answer briefly."
 
 
-async def test_the_same_request_gets_the_same_response(client):
-    first = await client.responses.create(model="m", input="Which sports can he play?")
-    second = await client.responses.create(model="m", input="Which sports can he play?")
+async def test_the_same_request_gets_the_same_response(mock_sdk):
+    first = await mock_sdk.responses.create(model="m", input="Which sports can he play?")
+    second = await mock_sdk.responses.create(model="m", input="Which sports can he play?")
     assert first.id == second.id and first.output_text == second.output_text
 
 
-async def test_stream_has_the_typed_event_sequence_and_its_text_is_the_non_stream_text(client):
-    whole = await client.responses.create(model="m", input=QUESTION)
-    stream = await client.responses.create(model="m", input=QUESTION, stream=True)
+async def test_stream_has_the_typed_event_sequence_and_its_text_is_the_non_stream_text(mock_sdk):
+    whole = await mock_sdk.responses.create(model="m", input=QUESTION)
+    stream = await mock_sdk.responses.create(model="m", input=QUESTION, stream=True)
     events = [event async for event in stream]
     assert without_repeats([e.type for e in events]) == EVENT_ORDER
     assert [e.sequence_number for e in events] == list(range(len(events)))
@@ -79,24 +72,24 @@ async def test_stream_has_the_typed_event_sequence_and_its_text_is_the_non_strea
     assert created.status == "in_progress" and created.output == [] and created.usage is None
 
 
-async def test_the_sdk_stream_helper_assembles_the_same_text(client):
-    whole = await client.responses.create(model="m", input=QUESTION)
-    async with client.responses.stream(model="m", input=QUESTION) as stream:
+async def test_the_sdk_stream_helper_assembles_the_same_text(mock_sdk):
+    whole = await mock_sdk.responses.create(model="m", input=QUESTION)
+    async with mock_sdk.responses.stream(model="m", input=QUESTION) as stream:
         final = await stream.get_final_response()
     assert final.output_text == whole.output_text
 
 
-async def test_max_output_tokens_makes_an_incomplete_response(client):
-    response = await client.responses.create(model="m", input=QUESTION, max_output_tokens=16)
+async def test_max_output_tokens_makes_an_incomplete_response(mock_sdk):
+    response = await mock_sdk.responses.create(model="m", input=QUESTION, max_output_tokens=16)
     assert response.status == "incomplete" and response.incomplete_details.reason == "max_output_tokens"
     assert response.usage.output_tokens == 16 and response.output[0].status == "incomplete"
-    stream = await client.responses.create(model="m", input=QUESTION, max_output_tokens=16, stream=True)
+    stream = await mock_sdk.responses.create(model="m", input=QUESTION, max_output_tokens=16, stream=True)
     events = [event async for event in stream]
     assert events[-1].type == "response.incomplete" and events[-1].response.output_text == response.output_text
 
 
-async def test_tokens_per_chunk_sets_the_delta_size(client):
-    stream = await client.responses.create(
+async def test_tokens_per_chunk_sets_the_delta_size(mock_sdk):
+    stream = await mock_sdk.responses.create(
         model="m",
         input="x",
         stream=True,
@@ -125,9 +118,9 @@ async def test_tokens_per_chunk_sets_the_delta_size(client):
         ({"model": "m", "input": "hi", "metadata": {"a": 1}}, "metadata", "object of strings"),
     ],
 )
-async def test_bad_input_is_an_openai_400_naming_the_field(client, body, param, fragment):
+async def test_bad_input_is_an_openai_400_naming_the_field(mock_sdk, body, param, fragment):
     with pytest.raises(openai.BadRequestError) as err:
-        await client.post("/responses", body=body, cast_to=object)
+        await mock_sdk.post("/responses", body=body, cast_to=object)
     assert err.value.status_code == 400
     error = err.value.body
     assert error["type"] == "invalid_request_error" and error["param"] == param

@@ -15,7 +15,7 @@ NEW_KEY = "rotation-key-two-9876543210"
 
 
 @pytest.fixture
-async def key_echo_upstream(aiohttp_server):
+async def key_echo_upstream(chat_upstream):
     """An OpenAI-shaped upstream that records the key of each call; model `echo-key` gets a 401
     whose body repeats the key, as a misbehaving upstream might."""
     seen: list[str] = []
@@ -37,9 +37,7 @@ async def key_echo_upstream(aiohttp_server):
             }
         )
 
-    app = web.Application()
-    app.router.add_post("/v1/chat/completions", completions)
-    server = await aiohttp_server(app)
+    server = await chat_upstream(completions)
     server.seen = seen
     return server
 

@@ -8,7 +8,7 @@ import pytest
 from aiohttp import web
 from fixtures.clients import sse_events
 from fixtures.mock_servers import mock_base_url
-from fixtures.proxy_servers import proxy_routes
+from fixtures.proxy_servers import one_model_routes, proxy_routes
 
 QUESTION = [{"role": "user", "content": "When is his birthday ?"}]
 
@@ -207,7 +207,7 @@ async def test_the_circuit_opens_and_fallbacks_skip_the_dead_backend(
     assert 'llm_proxy_upstream_attempts_total{backend="dead"} 2.0' in text
 
 
-async def proxy_to_an_erring_upstream(make_proxy, aiohttp_server, api_key, status, code, message):
+async def proxy_to_an_erring_upstream(make_proxy, chat_upstream, api_key, status, code, message):
     """A proxy whose model `m` goes to an upstream that answers every chat request with this
     OpenAI error; `message` is called with the request, so it can echo what the upstream got."""
 
@@ -215,20 +215,13 @@ async def proxy_to_an_erring_upstream(make_proxy, aiohttp_server, api_key, statu
         error = {"message": message(request), "type": "invalid_request_error", "code": code}
         return web.json_response({"error": error}, status=status)
 
-    app = web.Application()
-    app.router.add_post("/v1/chat/completions", fail)
-    upstream = await aiohttp_server(app)
-    routes = {
-        "backends": {"o": {"base_url": str(upstream.make_url("/v1")), "api_key": api_key}},
-        "models": [{"name": "m", "group": "openai", "backend": "o"}],
-    }
-    return await make_proxy(routes)
+    return await make_proxy(one_model_routes(await chat_upstream(fail), api_key=api_key))
 
 
-async def test_upstream_credentials_rejected_is_a_proxy_problem_not_the_clients(make_proxy, aiohttp_server, http):
+async def test_upstream_credentials_rejected_is_a_proxy_problem_not_the_clients(make_proxy, chat_upstream, http):
     proxy = await proxy_to_an_erring_upstream(
         make_proxy,
-        aiohttp_server,
+        chat_upstream,
         api_key="sk-abcdef123456789",
         status=401,
         code="invalid_api_key",
@@ -240,10 +233,10 @@ async def test_upstream_credentials_rejected_is_a_proxy_problem_not_the_clients(
     assert b"sk-abcdef" not in raw
 
 
-async def test_secrets_in_a_passed_through_upstream_error_are_redacted(make_proxy, aiohttp_server, http):
+async def test_secrets_in_a_passed_through_upstream_error_are_redacted(make_proxy, chat_upstream, http):
     proxy = await proxy_to_an_erring_upstream(
         make_proxy,
-        aiohttp_server,
+        chat_upstream,
         api_key="sk-backend-secret-999",
         status=400,
         code="bad",

@@ -68,3 +68,38 @@ def test_breakers_are_per_backend_and_report_each_change():
     assert breakers.allow("dead")  # cooldown 0: the probe goes at once
     breakers.record("dead", ok=True)
     assert changes == [("dead", OPEN), ("dead", HALF_OPEN), ("dead", CLOSED)]
+
+
+@pytest.mark.parametrize("retry_after", ["nan", "inf", "-inf"])
+def test_a_retry_after_that_is_not_a_finite_number_is_ignored(retry_after):
+    wait = RetryPolicy(backoff=0.2, backoff_max=1.0).delay(1, retry_after)
+    assert 0.0 <= wait <= 0.2  # our own backoff; `nan` used to reach uvloop's timer and raise
+
+
+def test_a_probe_without_a_verdict_is_handed_back_and_the_next_request_probes():
+    clock = FakeClock()
+    breaker = Breaker(threshold=1, cooldown=10, clock=clock)
+    breaker.failure()
+    clock.now += 10
+    assert breaker.allow() and not breaker.allow()
+    breaker.release()  # the client went away, or the upstream refused our key: nothing learnt
+    assert breaker.state == HALF_OPEN and breaker.allow()
+
+
+def test_a_probe_that_never_settles_stops_holding_the_breaker_after_its_timeout():
+    clock = FakeClock()
+    breaker = Breaker(threshold=1, cooldown=10, clock=clock, probe_timeout=30)
+    breaker.failure()
+    clock.now += 10
+    assert breaker.allow()
+    clock.now += 29.9
+    assert not breaker.allow()
+    clock.now += 0.1
+    assert breaker.allow()
+
+
+def test_release_of_a_closed_breaker_changes_nothing():
+    breaker = Breaker(threshold=2, cooldown=10, clock=FakeClock())
+    breaker.failure()
+    breaker.release()
+    assert breaker.state == CLOSED and breaker.failures == 1

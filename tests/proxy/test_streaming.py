@@ -8,6 +8,7 @@ import json
 import aiohttp
 import pytest
 from aiohttp import web
+from fixtures.proxy_servers import one_model_routes
 
 from llm_proxy.streaming import SseScanner, StreamBroken
 
@@ -62,7 +63,7 @@ def test_an_error_event_and_data_after_done_break_the_stream():
         scanner.feed(CHUNK)
 
 
-async def test_streams_reuse_the_upstream_connection(aiohttp_server, make_proxy):
+async def test_streams_reuse_the_upstream_connection(chat_upstream, make_proxy):
     peers: list = []
 
     async def completions(request: web.Request) -> web.StreamResponse:
@@ -75,15 +76,7 @@ async def test_streams_reuse_the_upstream_connection(aiohttp_server, make_proxy)
         await out.write_eof()
         return out
 
-    app = web.Application()
-    app.router.add_post("/v1/chat/completions", completions)
-    upstream = await aiohttp_server(app)
-    proxy = await make_proxy(
-        {
-            "backends": {"up": {"base_url": str(upstream.make_url("/v1"))}},
-            "models": [{"name": "m", "group": "mock", "backend": "up"}],
-        }
-    )
+    proxy = await make_proxy(one_model_routes(await chat_upstream(completions), group="mock"))
     async with aiohttp.ClientSession() as http:
         for _ in range(3):
             async with http.post(

@@ -1,6 +1,11 @@
 """Drive llm-tui with Pilot against a real proxy and mock."""
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fixtures.pilot import settle
 from textual.command import CommandList
+from textual.pilot import Pilot
 from textual.widgets import Input, Markdown
 
 from llm_tui.app import LlmTui
@@ -14,12 +19,13 @@ from llm_tui.widgets.model_picker import ModelPicker
 SIZE = (140, 40)
 
 
-async def settle(pilot, until, timeout=10.0):
-    for _ in range(int(timeout / 0.05)):
-        await pilot.pause(0.05)
-        if until():
-            return
-    raise AssertionError("the app never reached the expected state")
+@asynccontextmanager
+async def ready(url: str, api_key: str | None = None) -> AsyncIterator[tuple[LlmTui, Pilot]]:
+    """llm-tui against `url`, running, with the proxy's models listed and one picked."""
+    app = LlmTui(load_config(url, api_key))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, lambda: app.chat.model)
+        yield app, pilot
 
 
 def exchanges(app) -> list[Exchange]:
@@ -35,9 +41,7 @@ def figures_text(exchange: Exchange) -> str:
 
 
 async def test_first_start_picks_the_mock_and_focuses_the_question(stack):
-    app = LlmTui(load_config(stack.url))
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot, lambda: app.chat.model)
+    async with ready(stack.url) as (app, _):
         assert app.chat.model == "mock-gpt-model-0701"
         assert isinstance(app.focused, Input)
         picker = app.chat.query_one(ModelPicker)
@@ -61,9 +65,7 @@ async def test_asking_a_sample_question_streams_the_answer_with_figures(stack):
 
 
 async def test_a_typed_question_is_answered_and_counted(stack):
-    app = LlmTui(load_config(stack.url))
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot, lambda: app.chat.model)
+    async with ready(stack.url) as (app, pilot):
         await pilot.click("#question")
         await pilot.press(*"When is his birthday?")
         await pilot.press("enter")
@@ -74,24 +76,18 @@ async def test_a_typed_question_is_answered_and_counted(stack):
 
 
 async def test_the_picked_model_is_remembered(stack):
-    app = LlmTui(load_config(stack.url))
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot, lambda: app.chat.model)
+    async with ready(stack.url) as (app, pilot):
         picker = app.chat.query_one(ModelPicker)
         index = next(i for i, o in enumerate(picker.options) if o.id == "louis-ft")
         picker.highlighted = index
         picker.action_select()
         await settle(pilot, lambda: app.chat.model == "louis-ft")
-    again = LlmTui(load_config(stack.url))
-    async with again.run_test(size=SIZE) as pilot:
-        await settle(pilot, lambda: again.chat.model)
+    async with ready(stack.url) as (again, pilot):
         assert again.chat.model == "louis-ft"
 
 
 async def test_a_proxy_error_is_shown_as_what_it_means(stack):
-    app = LlmTui(load_config(stack.url))
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot, lambda: app.chat.model)
+    async with ready(stack.url) as (app, pilot):
         app.chat.model = "gpt-4"  # routed to a backend that is down
         app.chat.ask("When is his birthday?")
         await settle(pilot, lambda: exchanges(app) and "⚠" in figures_text(exchanges(app)[0]))
@@ -105,9 +101,7 @@ async def test_a_proxy_error_is_shown_as_what_it_means(stack):
 
 async def test_escape_cancels_a_streaming_answer(stack, monkeypatch):
     monkeypatch.setenv("LLM_TUI_EXTRA_HEADERS", '{"X-Mock-Token-Delay-Ms": "100", "X-Mock-Response-Tokens": "200"}')
-    app = LlmTui(load_config(stack.url))
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot, lambda: app.chat.model)
+    async with ready(stack.url) as (app, pilot):
         app.chat.ask("Tell me a long story")
         await settle(pilot, lambda: exchanges(app) and answer_text(exchanges(app)[0]))
         await pilot.press("escape")
@@ -118,9 +112,7 @@ async def test_escape_cancels_a_streaming_answer(stack, monkeypatch):
 
 
 async def test_conversations_are_saved_reopened_and_exported(stack):
-    app = LlmTui(load_config(stack.url))
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot, lambda: app.chat.model)
+    async with ready(stack.url) as (app, pilot):
         app.chat.ask("Which sports can Louis play?")
         await settle(pilot, lambda: exchanges(app) and "tokens" in figures_text(exchanges(app)[0]))
         saved_id = app.chat.conversation.id
@@ -152,16 +144,12 @@ async def test_a_missing_key_says_how_to_give_one(keyed_stack):
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot, lambda: isinstance(app.screen, UnreachableScreen))
         assert "--api-key" in app.screen.query_one(Markdown).source
-    ok = LlmTui(load_config(keyed_stack.url, "tui-key-123"))
-    async with ok.run_test(size=SIZE) as pilot:
-        await settle(pilot, lambda: ok.chat.model)
+    async with ready(keyed_stack.url, "tui-key-123") as (ok, pilot):
         assert ok.connection == "connected"
 
 
 async def test_theme_toggle_is_remembered(stack):
-    app = LlmTui(load_config(stack.url))
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot, lambda: app.chat.model)
+    async with ready(stack.url) as (app, pilot):
         await pilot.press("ctrl+t")
         assert app.theme == "textual-light"
     assert load_config(stack.url).theme == "textual-light"

@@ -1,6 +1,7 @@
 """Snapshots of the main screens (stable: no clock figures, a pinned URL label, fixed size, and a
 cursor that does not blink, so the snapshot never lands between two blinks)."""
 
+from fixtures.pilot import settle
 from textual.widgets import Input
 
 from llm_tui.app import LlmTui
@@ -10,14 +11,6 @@ from llm_tui.widgets.answer import Exchange
 
 SIZE = (130, 36)
 LABEL = "http://proxy.test:8000"
-
-
-async def _wait(pilot, until):
-    for _ in range(200):
-        await pilot.pause(0.05)
-        if until():
-            return
-    raise AssertionError("never settled")
 
 
 def _steady_cursor(app) -> None:
@@ -30,9 +23,9 @@ def test_main_screen_with_an_answer(snap_compare, stack):
     app = LlmTui(load_config(stack.url), show_timing=False, display_url=LABEL, poll_seconds=600)
 
     async def ask(pilot):
-        await _wait(pilot, lambda: app.chat.query_one("#samples").option_count >= 10)
+        await settle(pilot, lambda: app.chat.query_one("#samples").option_count >= 10)
         await pilot.press("alt+9")
-        await _wait(
+        await settle(
             pilot,
             lambda: (
                 list(app.chat.query(Exchange))
@@ -49,7 +42,7 @@ def test_unreachable_screen(snap_compare, isolated_dirs):
     app = LlmTui(load_config("http://127.0.0.1:9"), display_url=LABEL, poll_seconds=600)
 
     async def wait(pilot):
-        await _wait(pilot, lambda: app.screen.__class__.__name__ == "UnreachableScreen")
+        await settle(pilot, lambda: app.screen.__class__.__name__ == "UnreachableScreen")
         _steady_cursor(app)
         await pilot.pause(0.2)
 
@@ -77,9 +70,9 @@ def test_conversations_screen(snap_compare, stack, isolated_dirs):
     app = LlmTui(load_config(stack.url), store=store, show_timing=False, display_url=LABEL, poll_seconds=600)
 
     async def open_list(pilot):
-        await _wait(pilot, lambda: app.chat.model)
+        await settle(pilot, lambda: app.chat.model)
         await pilot.press("ctrl+o")
-        await _wait(pilot, lambda: app.screen.__class__.__name__ == "ConversationsScreen")
+        await settle(pilot, lambda: app.screen.__class__.__name__ == "ConversationsScreen")
         _steady_cursor(app)
         await pilot.pause(0.2)
 

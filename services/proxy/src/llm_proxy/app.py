@@ -74,6 +74,7 @@ async def _forwarder(app: web.Application) -> AsyncIterator[None]:
         settings.breaker_failures,
         settings.breaker_cooldown,
         on_change=lambda backend, state: metrics.breaker_state.labels(backend).set(state),
+        probe_timeout=settings.request_budget,  # no probe outlives its request
     )
     upstreams = Upstreams()
     app[FORWARDER] = Forwarder(upstreams, breakers, metrics, app[REDACTOR], RetryPolicy.from_settings(settings))

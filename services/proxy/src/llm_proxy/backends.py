@@ -12,8 +12,9 @@ from multidict import CIMultiDict
 
 from .routing import BackendConfig
 
-# Request headers of the client that may reach an upstream: the mock's test knobs, and content
-# negotiation. Nothing else: above all never the client's Authorization.
+# Request headers of the client that may reach an upstream: the mock's test knobs, and only to a
+# backend that opts in (`forward_test_headers: true`). Nothing else: above all never the client's
+# Authorization.
 FORWARDED_PREFIXES = ("x-mock-",)
 
 # Response headers that describe a hop, not the answer, or that we set ourselves.
@@ -46,7 +47,8 @@ def test_headers(client_headers: Mapping[str, str]) -> dict[str, str]:
 
 
 def upstream_headers(backend: BackendConfig, client_headers: Mapping[str, str], request_id: str) -> CIMultiDict[str]:
-    """The headers of an upstream call: ours, the client's test headers, the backend's own, its key."""
+    """The headers of an upstream call: ours, the client's test headers (if the backend takes them),
+    the backend's own, its key."""
     headers = CIMultiDict(
         {
             "Content-Type": "application/json",
@@ -55,7 +57,8 @@ def upstream_headers(backend: BackendConfig, client_headers: Mapping[str, str], 
             "X-Request-Id": request_id,
         }
     )
-    headers.update(test_headers(client_headers))
+    if backend.forward_test_headers:
+        headers.update(test_headers(client_headers))
     for name, value in backend.headers:
         headers[name] = value
     if backend.api_key:

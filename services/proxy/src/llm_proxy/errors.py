@@ -125,12 +125,15 @@ class NotReady(ProxyError):
 
 class UpstreamError(ProxyError):
     """The upstream failed. `retryable`: another attempt may succeed; `counts_against_backend`:
-    the failure says the backend is unhealthy (feeds its circuit breaker)."""
+    the failure says the backend is unhealthy (feeds its circuit breaker); `maybe_billed`: the
+    request reached the upstream, which may have processed (and billed) it, so it is sent again
+    only to a route configured `idempotent`."""
 
     type = "upstream_error"
     kind: ClassVar[str] = "protocol"
     retryable: bool = True
     counts_against_backend: bool = True
+    maybe_billed: bool = False
     retry_after: str | None = None
 
 

@@ -29,7 +29,7 @@ from .errors import (
     error_kind,
     upstream_failure,
 )
-from .http_client import Response, Upstreams
+from .http_client import Response, SendProgress, Upstreams
 from .knowledge import KnowledgePack
 from .logs import Redactor
 from .metrics import ProxyMetrics
@@ -126,9 +126,10 @@ class Forwarder:
         loop = asyncio.get_running_loop()
         response: Response | None = None
         stream: UpstreamStream | None = None
+        progress = SendProgress()
         try:
             async with asyncio.timeout_at(min(loop.time() + timeouts.first_byte, deadline)):
-                response = await origin.post(path, headers, payload, timeouts.connect)
+                response = await origin.post(path, headers, payload, timeouts.connect, progress)
                 if response.status >= 400:
                     body = await response.read()
                     response.release()
@@ -155,18 +156,28 @@ class Forwarder:
             error = upstream_failure(exc, backend.name, timeouts.connect)
             if error is None:
                 raise
+            error.maybe_billed = progress.sent
             raise error from None
 
+    def candidates(self, call: UpstreamCall, route: Route) -> list[Route]:
+        """The route, then its fallbacks that exist and that the client's key may use."""
+        table, client = call.table, call.client
+        fallbacks = (table.routes[name] for name in route.fallbacks if name in table.routes)
+        return [route, *(r for r in fallbacks if client is None or client.allows(r.name))]
+
     async def forward(self, call: UpstreamCall, route: Route) -> Answer:
-        """Try the route, with retries, then each fallback; return the first answer or raise the last error."""
+        """Try the route, with retries, then each fallback; return the first answer or raise the last error.
+
+        At most `policy.max_calls` upstream calls in all. A call the upstream may have started to
+        bill is not repeated on the same route unless the table says it is idempotent."""
         loop = asyncio.get_running_loop()
         policy, breakers, metrics = self.policy, self.breakers, self.metrics
         deadline = loop.time() + policy.budget
-        table = call.table
-        candidates = [route, *(table.routes[name] for name in route.fallbacks if name in table.routes)]
         last: UpstreamError = UpstreamUnreachable("No upstream could be tried")
         attempts = 0
-        for index, candidate in enumerate(candidates):
+        for index, candidate in enumerate(self.candidates(call, route)):
+            if attempts >= policy.max_calls or loop.time() >= deadline:
+                break
             backend = candidate.backend
             if not breakers.allow(backend):
                 last = CircuitOpen(f"The upstream '{backend}' is failing and its circuit is open; try again shortly")
@@ -187,20 +198,26 @@ class Forwarder:
                         raise
                     if exc.counts_against_backend:
                         breakers.record(backend, ok=False)
-                    if not exc.retryable:
-                        break  # retrying the same credentials cannot help; a fallback might
-                    delay = policy.delay(retry + 1, exc.retry_after)
-                    if retry + 1 >= policy.attempts or loop.time() + delay >= deadline:
+                    else:
+                        breakers.release(backend)  # no verdict on the backend (429, our own key refused)
+                    if not self._may_retry(exc, call.table.idempotent(candidate), retry, attempts):
                         break
-                    if not breakers.allow(backend):
+                    delay = policy.delay(retry + 1, exc.retry_after)
+                    if loop.time() + delay >= deadline or not breakers.allow(backend):
                         break
                     await asyncio.sleep(delay)
                     continue
+                except BaseException:
+                    breakers.release(backend)  # cancelled (the client left) or a bug: hand a probe back
+                    raise
                 breakers.record(backend, ok=True)
                 if index:
                     metrics.of(metrics.fallbacks, route.name, candidate.name).inc()
                 answer.attempts = attempts
                 return answer
-            if loop.time() >= deadline:
-                break
         raise last
+
+    def _may_retry(self, exc: UpstreamError, idempotent: bool, retry: int, attempts: int) -> bool:
+        if not exc.retryable or retry + 1 >= self.policy.attempts or attempts >= self.policy.max_calls:
+            return False  # retrying the same credentials cannot help; a fallback might
+        return idempotent or not exc.maybe_billed  # never pay twice for one answer unless told it is safe

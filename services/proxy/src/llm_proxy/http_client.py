@@ -44,6 +44,17 @@ class UpstreamBodyError(Exception):
     """The response broke off before its end, or was not valid HTTP."""
 
 
+class SendProgress:
+    """How far one request got: `sent` once its bytes went out on a connection the server may have
+    read them from (not a pooled connection the server had already closed). A call that fails
+    after that may have been processed, and billed, upstream."""
+
+    __slots__ = ("sent",)
+
+    def __init__(self) -> None:
+        self.sent = False
+
+
 class Response:
     """One upstream response: `status` and `headers` once returned by `Origin.post`, then the body
     through `readany()` / `read()`. Call `release()` after reading to the end (the connection goes
@@ -308,8 +319,16 @@ class Origin:
         self._all.add(connection)
         return connection, False
 
-    async def post(self, path: str, headers: Mapping[str, str], body: bytes, connect_timeout: float) -> Response:
-        """Send the request and wait for the response headers. Cancelling the wait drops the connection."""
+    async def post(
+        self,
+        path: str,
+        headers: Mapping[str, str],
+        body: bytes,
+        connect_timeout: float,
+        progress: SendProgress | None = None,
+    ) -> Response:
+        """Send the request and wait for the response headers. Cancelling the wait drops the connection.
+        `progress` (if given) says afterwards whether the request may have reached the server."""
         head = b"".join(
             [
                 f"POST {path} HTTP/1.1\r\nHost: {self.host_header}\r\n".encode("latin-1"),
@@ -321,12 +340,16 @@ class Origin:
             connection, reused = await self._connection(connect_timeout)
             response = connection.start()
             connection.transport.write(head + body)
+            if progress is not None:
+                progress.sent = True
             try:
                 await response._headers_ready
                 return response
             except UpstreamDisconnected:
                 response.close()
                 if reused and not response.received:
+                    if progress is not None:
+                        progress.sent = False
                     continue  # the server had closed this idle connection: the request never reached it
                 raise
             except BaseException:

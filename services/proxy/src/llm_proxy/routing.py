@@ -70,6 +70,11 @@ class BackendConfig:
     api_key: str = field(default="", repr=False)  # never in a repr, a log or an error
     timeouts: Timeouts = Timeouts()
     headers: tuple[tuple[str, str], ...] = ()  # extra headers sent upstream (e.g. OpenAI-Organization)
+    # Retry a call the upstream may have started to bill (a timeout or a broken answer after the
+    # request went out). Off: such a call is never sent twice to the same model.
+    idempotent: bool = False
+    # Pass the client's `X-Mock-*` test headers on (the mock model's knobs). Off: they are dropped.
+    forward_test_headers: bool = False
 
 
 @dataclass(frozen=True)
@@ -82,7 +87,14 @@ class Route:
     fallbacks: tuple[str, ...] = ()
     timeouts: Timeouts | None = None  # None: the backend's
     source: str = "base"  # base | overlay: which file the entry came from
+    idempotent: bool | None = None  # None: the backend's
     price: Price | None = None  # USD per million tokens; None: the packaged price table's
+
+
+def _flag(value: Any, where: str) -> bool:
+    if not isinstance(value, bool):
+        raise RoutingError(f"{where}: must be true or false")
+    return value
 
 
 @dataclass(frozen=True)
@@ -99,6 +111,10 @@ class RoutingTable:
 
     def timeouts_for(self, route: Route) -> Timeouts:
         return route.timeouts or self.backends[route.backend].timeouts
+
+    def idempotent(self, route: Route) -> bool:
+        """Whether a call to `route` that the upstream may have started to bill may be made again."""
+        return route.idempotent if route.idempotent is not None else self.backends[route.backend].idempotent
 
 
 def _lookup(name: str, environ: Mapping[str, str], reads: list[str] | None) -> str:
@@ -149,7 +165,7 @@ def _parse_backends(raw: Any) -> dict[str, BackendConfig]:
             raise RoutingError(f"{where}: invalid backend name")
         if not isinstance(spec, Mapping):
             raise RoutingError(f"{where}: must be a mapping with base_url (and optionally api_key)")
-        unknown = set(spec) - {"base_url", "api_key", "timeouts", "headers"}
+        unknown = set(spec) - {"base_url", "api_key", "timeouts", "headers", "idempotent", "forward_test_headers"}
         if unknown:
             raise RoutingError(f"{where}: unknown key(s) {', '.join(sorted(map(str, unknown)))}")
         base_url = _string(spec.get("base_url"), f"{where}.base_url")
@@ -172,6 +188,8 @@ def _parse_backends(raw: Any) -> dict[str, BackendConfig]:
             api_key=api_key,
             timeouts=Timeouts().merged(spec.get("timeouts"), f"{where}.timeouts"),
             headers=tuple((str(k), v) for k, v in headers.items()),
+            idempotent=_flag(spec.get("idempotent", False), f"{where}.idempotent"),
+            forward_test_headers=_flag(spec.get("forward_test_headers", False), f"{where}.forward_test_headers"),
         )
     return backends
 
@@ -179,7 +197,17 @@ def _parse_backends(raw: Any) -> dict[str, BackendConfig]:
 def _parse_route(where: str, spec: Any, backends: Mapping[str, BackendConfig], source: str) -> Route:
     if not isinstance(spec, Mapping):
         raise RoutingError(f"{where}: must be a mapping with name, group and backend")
-    unknown = set(spec) - {"name", "group", "backend", "upstream_model", "context", "fallbacks", "timeouts", "price"}
+    unknown = set(spec) - {
+        "name",
+        "group",
+        "backend",
+        "upstream_model",
+        "context",
+        "fallbacks",
+        "timeouts",
+        "idempotent",
+        "price",
+    }
     if unknown:
         raise RoutingError(f"{where}: unknown key(s) {', '.join(sorted(map(str, unknown)))}")
     name = _string(spec.get("name"), f"{where}.name")
@@ -215,6 +243,7 @@ def _parse_route(where: str, spec: Any, backends: Mapping[str, BackendConfig], s
         fallbacks=tuple(fallbacks),
         timeouts=timeouts,
         source=source,
+        idempotent=None if spec.get("idempotent") is None else _flag(spec["idempotent"], f"{where}.idempotent"),
         price=price,
     )
 

@@ -44,6 +44,9 @@ class ProxySettings:
     max_messages: int = setting(256, "More messages in one chat request get 400.", minimum=1)
     max_content_depth: int = setting(8, "Deeper JSON nesting in a request body gets 400.", minimum=2)
     retry_attempts: int = setting(3, "Attempts per model, the first included.", minimum=1, maximum=10)
+    request_attempts: int = setting(
+        5, "Upstream calls one request may make in all, across its retries and fallbacks.", minimum=1, maximum=30
+    )
     retry_backoff: float = setting(
         0.2, "Seconds before the first retry, doubled per retry, with full jitter.", minimum=0
     )

@@ -5,7 +5,7 @@ For every row of the pack, ask its prompt, and record
 - the prompt tokens sent (grounded system message + question) against the seed's prompt, which
   carried the system prompt and every row of the dataset with every question.
 
-Run: .venv/bin/python bench/grounding_eval.py [--knowledge FILE] [--json]
+Run: .venv/bin/python bench/evaluate_grounding.py [--knowledge FILE] [--json]
 Goal (issue 4): tokens <= 30% of the seed's, answer row in context >= 95% of the time.
 """
 

@@ -4,7 +4,7 @@ A comment starting `# --` (continued by the `#` lines right below it) documents 
 next line, in the style of helm-docs. The table goes between the README's
 `<!-- values-table -->` and `<!-- /values-table -->` markers.
 
-Usage: python scripts/chart_values_table.py [--check | --write]
+Usage: python scripts/generate_chart_values_table.py [--check | --write]
   (no flag: print the table; --check: exit 1 when the README is not current; --write: update it)
 """
 
@@ -120,7 +120,9 @@ def main(argv: list[str]) -> int:
     wanted = render_readme(current, values_text)
     if argv == ["--check"]:
         if current != wanted:
-            print("charts/llm-proxy/README.md is not current: run python scripts/chart_values_table.py --write")
+            print(
+                "charts/llm-proxy/README.md is not current: run python scripts/generate_chart_values_table.py --write"
+            )
             return 1
         return 0
     if argv == ["--write"]:

@@ -1,6 +1,6 @@
 """Save docs/tui.svg: llm-tui against a local mock + proxy, after asking one sample question.
 
-Usage: .venv/bin/python tui/scripts/screenshot.py [OUT.svg]
+Usage: .venv/bin/python tui/scripts/generate_docs_screenshot.py [OUT.svg]
 """
 
 import asyncio
