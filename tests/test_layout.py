@@ -40,7 +40,9 @@ def test_every_dependency_is_pinned_to_a_major_range(path):
 
 
 def test_ci_runs_the_readme_test_command():
-    assert "make test" in (ROOT / ".ci" / "run").read_text()
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert "make test" in ci
+    assert ci.index("make lint") < ci.index("make test"), "CI runs the static checks before the tests"
     readme = (ROOT / "README.md").read_text()
     assert "make run" in readme and "make test" in readme
 
