@@ -4,8 +4,11 @@ through, EKS values that drain behind an ALB, keep /metrics off the internet and
 paid model with the mock."""
 
 import fnmatch
+import json
+from pathlib import Path
 
 import helm_python as hp
+import jsonschema
 import pytest
 
 from llm_proxy.routing import parse_routes
@@ -121,8 +124,6 @@ def test_the_eks_cluster_enforces_network_policies():
 
     cluster = yaml.safe_load((ROOT / "k8s" / "eks" / "cluster.yaml").read_text())
     cni = next(a for a in cluster["addons"] if a["name"] == "vpc-cni")
-    import json
-
     assert json.loads(cni["configurationValues"])["enableNetworkPolicy"] == "true"
 
 
@@ -264,6 +265,8 @@ def test_every_component_option_lands_in_its_pods_and_services():
     endpoint = monitor["spec"]["endpoints"][0]
     assert (endpoint["interval"], endpoint["scrapeTimeout"]) == ("15s", "5s")
     assert endpoint["relabelings"] == EVERYTHING["metrics"]["serviceMonitor"]["relabelings"]
+    kept = json.loads((Path(__file__).parent / "schemas" / "servicemonitor.schema.json").read_text())
+    jsonschema.Draft7Validator(kept).validate(monitor)
 
 
 def test_pod_labels_never_override_the_selector_labels():

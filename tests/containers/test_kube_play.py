@@ -135,7 +135,10 @@ def test_both_pods_start_from_the_chart_pod_specs(release, key):
     assert state["State"]["Running"], release.logs()
     config, host = state["Config"], state["HostConfig"]
     assert config["Image"].endswith(wanted["image"]) and wanted["imagePullPolicy"] == "Never"
-    # The image's entrypoint with the chart's args: the port the chart sets is the one it listens on.
+    # The image's entrypoint (the chart sets no command) with the chart's args: the port the chart
+    # sets is the one the service listens on.
+    image_config = json.loads(podman("image", "inspect", config["Image"]).stdout)[0]["Config"]
+    assert "command" not in wanted and config["Entrypoint"] == " ".join(image_config["Entrypoint"])
     assert config["Cmd"] == wanted["args"] == ["--port", str(wanted["ports"][0]["containerPort"])]
     env = dict(e.split("=", 1) for e in config["Env"])
     for var in wanted["env"]:
