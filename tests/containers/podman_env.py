@@ -116,10 +116,8 @@ def find_base_image(env: Mapping[str, str], run: RunPodman, installed: bool) -> 
         return None, f"the local base image {wanted} does not exist"
     pull = run(["pull", "--quiet", wanted], PULL_TIMEOUT)
     if pull.returncode != 0:
-        return None, (
-            f"no base image to build from: {' nor '.join(candidates)} is here, "
-            f"and pulling {wanted} fails: {pull.stderr.strip()[-500:]}"
-        )
+        missing = f"{wanted} is not here" if len(candidates) == 1 else f"neither {' nor '.join(candidates)} is here"
+        return None, f"no base image to build from: {missing}, and pulling {wanted} fails: {pull.stderr.strip()[-500:]}"
     return wanted, ""
 
 

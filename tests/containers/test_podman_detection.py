@@ -72,8 +72,13 @@ def test_no_registry_and_no_local_base_image_is_a_reason_not_a_build_error():
     podman = FakePodman(pull_error="Error: initializing source docker://python:3.11-slim: dial tcp: i/o timeout")
     base, reason = find_base_image({}, podman, installed=True)
     assert base is None
-    assert reason.startswith(f"no base image to build from: {LOCAL_BASE_IMAGE} nor {DOCKERFILE_BASE_IMAGE} is here")
+    assert reason.startswith(
+        f"no base image to build from: neither {LOCAL_BASE_IMAGE} nor {DOCKERFILE_BASE_IMAGE} is here, "
+        f"and pulling {DOCKERFILE_BASE_IMAGE} fails: Error: initializing source"
+    )
     assert "dial tcp: i/o timeout" in reason
+    only = find_base_image({"LLM_PROXY_BASE_IMAGE": "python:3.12-slim"}, podman, installed=True)[1]
+    assert only.startswith("no base image to build from: python:3.12-slim is not here, and pulling python:3.12-slim")
 
 
 def test_an_image_named_in_the_environment_is_the_only_candidate():
