@@ -131,7 +131,10 @@ def test_pods_are_hardened_and_probed(env_render):
             assert sc["readOnlyRootFilesystem"] and not sc["allowPrivilegeEscalation"]
             assert sc["capabilities"]["drop"] == ["ALL"]
             assert c["resources"]["requests"] and c["resources"]["limits"]
-            assert c["livenessProbe"]["httpGet"]["path"] == "/healthz"
+            if deploy["metadata"]["labels"]["app.kubernetes.io/component"] == "redis":
+                assert c["livenessProbe"]["tcpSocket"] and c["readinessProbe"]["exec"]  # no HTTP: test_redis.py
+            else:
+                assert c["livenessProbe"]["httpGet"]["path"] == "/healthz"
             assert "/tmp" in {m["mountPath"] for m in c["volumeMounts"]}
     proxy = one(docs, "Deployment", "proxy")
     container = proxy["spec"]["template"]["spec"]["containers"][0]
