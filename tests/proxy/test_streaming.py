@@ -1,5 +1,5 @@
-"""The SSE scanner that checks every event on its way through, and upstream connection reuse
-for streams."""
+"""The SSE scanners that check every event on its way through (chat-style and Responses streams),
+the events that end a broken stream, and upstream connection reuse for streams."""
 
 from __future__ import annotations
 
@@ -8,8 +8,10 @@ import json
 import aiohttp
 import pytest
 from aiohttp import web
+from fixtures.openapi import ERROR, RESPONSE_EVENTS, assert_conforms, parse_sse
 from fixtures.proxy_servers import one_model_routes
 
+from llm_proxy.responses_stream import ResponsesScanner
 from llm_proxy.streaming import SseScanner, StreamBroken
 
 CHUNK = b'data: {"choices": [{"delta": {"content": "hi"}}], "model": "m-1"}\n\n'
@@ -85,3 +87,80 @@ async def test_streams_reuse_the_upstream_connection(chat_upstream, make_proxy):
             ) as resp:
                 assert (await resp.read()).endswith(b"data: [DONE]\n\n")
     assert len(peers) == 3 and len(set(peers)) == 1
+
+
+@pytest.mark.unit
+def test_whole_events_before_a_bad_one_in_the_same_read_still_reach_the_client():
+    scanner = SseScanner()
+    with pytest.raises(StreamBroken) as broken:
+        scanner.feed(CHUNK + CHUNK + b"data: {not json\n\n" + CHUNK)
+    assert broken.value.kind == "malformed" and broken.value.passed == CHUNK + CHUNK
+
+
+def responses_event(kind: str, number: int, **fields) -> bytes:
+    data = {"type": kind, "sequence_number": number, **fields}
+    return f"event: {kind}\ndata: {json.dumps(data)}\n\n".encode()
+
+
+STARTED = {"id": "resp_9", "object": "response", "created_at": 1, "status": "in_progress", "model": "m-2"}
+STARTED |= {"output": [], "tools": [], "tool_choice": "auto", "parallel_tool_calls": True, "instructions": None}
+STARTED |= {"incomplete_details": None, "error": None, "metadata": {}, "temperature": 1, "top_p": 1, "usage": None}
+DELTA = {"item_id": "msg_1", "output_index": 0, "content_index": 0, "delta": "hi", "logprobs": []}
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("terminal", ["response.completed", "response.incomplete", "response.failed"])
+def test_a_responses_stream_ends_with_its_terminal_event(terminal):
+    scanner = ResponsesScanner()
+    usage = {"input_tokens": 5, "output_tokens": 2, "total_tokens": 7}
+    scanner.feed(responses_event("response.created", 0, response=STARTED))
+    scanner.feed(responses_event("response.output_text.delta", 1, **DELTA))
+    assert not scanner.done and scanner.model == "m-2"
+    scanner.feed(responses_event(terminal, 2, response={**STARTED, "usage": usage}))
+    assert scanner.done and scanner.usage == usage and scanner.failed == (terminal == "response.failed")
+    scanner.feed(b"data: [DONE]\n\n")  # some OpenAI-compatible servers add one; OpenAI does not
+    with pytest.raises(StreamBroken) as broken:
+        scanner.feed(responses_event("response.output_text.delta", 3, **DELTA))
+    assert broken.value.kind == "protocol"
+
+
+@pytest.mark.unit
+def test_a_responses_stream_breaks_on_an_error_event_and_on_done_before_its_end():
+    scanner = ResponsesScanner()
+    scanner.feed(responses_event("response.created", 0, response=STARTED))
+    with pytest.raises(StreamBroken) as broken:
+        scanner.feed(responses_event("error", 1, code="server_error", message="overloaded", param=None))
+    assert broken.value.kind == "upstream_error" and broken.value.message == "overloaded"
+    assert scanner.sequence == 0  # the error event is not passed on: the proxy's failure event takes its number
+    with pytest.raises(StreamBroken) as broken:
+        ResponsesScanner().feed(responses_event("response.created", 0, response=STARTED) + b"data: [DONE]\n\n")
+    assert broken.value.kind == "no_done" and broken.value.passed.startswith(b"event: response.created")
+
+
+@pytest.mark.unit
+def test_the_failure_event_is_a_valid_response_failed_for_the_response_the_stream_began():
+    scanner = ResponsesScanner()
+    scanner.feed(responses_event("response.created", 0, response=STARTED))
+    scanner.feed(responses_event("response.output_text.delta", 1, **DELTA))
+    (event,) = parse_sse(scanner.failure_event("cut", "the upstream connection broke", "req-1"))
+    data = json.loads(event.data)
+    assert event.event == "response.failed" and data["sequence_number"] == 2
+    assert data["response"]["id"] == "resp_9" and data["response"]["status"] == "failed"
+    assert data["response"]["error"] == {
+        "code": "server_error",
+        "message": "the upstream connection broke (upstream_stream_cut, request id req-1)",
+    }
+    assert_conforms(RESPONSE_EVENTS["response.failed"], data)
+    # A stream that never said which response it was still ends with a valid failed response.
+    (event,) = parse_sse(ResponsesScanner().failure_event("malformed", "bad event", "req-2"))
+    data = json.loads(event.data)
+    assert data["sequence_number"] == 0 and data["response"]["id"] == "resp_req-2"
+    assert_conforms(RESPONSE_EVENTS["response.failed"], data)
+
+
+@pytest.mark.unit
+def test_the_chat_failure_event_is_an_openai_error_chunk():
+    (event,) = parse_sse(SseScanner().failure_event("stalled", "the upstream stopped sending", "req-3"))
+    error = json.loads(event.data)
+    assert error["error"]["code"] == "upstream_stream_stalled" and "req-3" in error["error"]["message"]
+    assert_conforms(ERROR, error)

@@ -152,8 +152,12 @@ def create_app(settings: ProxySettings | None = None) -> web.Application:
     app.cleanup_ctx.extend([_request_log, _shared_state, _forwarder, _background])
 
     app.router.add_get("/v1/models", openai_api.list_models)
+    app.router.add_get("/v1/models/{model:.+}", openai_api.retrieve_model)
     app.router.add_post("/v1/chat/completions", openai_api.chat_completions)
     app.router.add_get("/v1/usage", usage_api.usage)
+    app.router.add_post("/v1/responses", openai_api.responses)
+    app.router.add_post("/v1/embeddings", openai_api.embeddings)
+    app.router.add_post("/v1/completions", openai_api.completions)
     app.router.add_get("/healthz", health.healthz)
     app.router.add_get("/readyz", health.readyz)
     app.router.add_get("/metrics", health.metrics)

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .apis import Api, upstream_body
+from .apis import Api, upstream_body, upstream_path
 from .backends import response_headers, upstream_headers
 from .client_keys import ClientKey
 from .errors import (
@@ -84,11 +84,19 @@ def _status_error(backend: BackendConfig, response: Response, body: bytes, redac
 _DECODER = json.JSONDecoder()
 
 
-def _usage_of(body: bytes, backend: str) -> dict[str, Any] | None:
-    """The `usage` object of an answer, read without parsing the whole body (it comes last)."""
+def _usage_of(body: bytes, backend: str, api: Api) -> dict[str, Any] | None:
+    """The `usage` object of an answer, read without parsing the whole body where it comes last."""
     text = body.decode("utf-8", "replace")
     if not text.rstrip().endswith("}"):
         raise UpstreamProtocolError(f"The upstream '{backend}' sent a body that is not a JSON object")
+    if api.usage_keys is None:
+        return None
+    if not api.usage_last:
+        try:
+            usage = _DECODER.decode(text).get("usage")
+        except (ValueError, AttributeError):
+            return None
+        return usage if isinstance(usage, dict) else None
     at = text.rfind('"usage"')
     if at < 0:
         return None
@@ -122,20 +130,20 @@ class Forwarder:
         backend = call.table.backends[route.backend]
         timeouts = call.table.timeouts_for(route)
         headers = upstream_headers(backend, call.client_headers, call.request_id)
-        origin, path = self.upstreams.target(backend.base_url + call.api.path)
+        origin, path = self.upstreams.target(backend.base_url + upstream_path(call.api, route))
         loop = asyncio.get_running_loop()
         response: Response | None = None
         stream: UpstreamStream | None = None
         progress = SendProgress()
         try:
             async with asyncio.timeout_at(min(loop.time() + timeouts.first_byte, deadline)):
-                response = await origin.post(path, headers, payload, timeouts.connect, progress)
+                response = await origin.request(call.api.method, path, headers, payload, timeouts.connect, progress)
                 if response.status >= 400:
                     body = await response.read()
                     response.release()
                     raise _status_error(backend, response, body, self.redactor)
                 if call.stream and response.headers.get("Content-Type", "").startswith("text/event-stream"):
-                    stream = UpstreamStream(response, strip_usage=call.strip_usage)
+                    stream = UpstreamStream(response, call.api.scanner(strip_usage=call.strip_usage))
                     await stream.open(timeouts.first_byte)
                     return Answer(route, response.status, response_headers(response.headers), stream=stream)
             async with asyncio.timeout_at(min(loop.time() + timeouts.idle, deadline)):
@@ -146,7 +154,7 @@ class Forwarder:
                 response.status,
                 response_headers(response.headers),
                 body=body,
-                usage=_usage_of(body, backend.name),
+                usage=_usage_of(body, backend.name, call.api),
             )
         except UpstreamError:
             raise
@@ -162,6 +170,8 @@ class Forwarder:
     def candidates(self, call: UpstreamCall, route: Route) -> list[Route]:
         """The route, then its fallbacks that exist and that the client's key may use."""
         table, client = call.table, call.client
+        if not call.api.fallbacks:
+            return [route]
         fallbacks = (table.routes[name] for name in route.fallbacks if name in table.routes)
         return [route, *(r for r in fallbacks if client is None or client.allows(r.name))]
 

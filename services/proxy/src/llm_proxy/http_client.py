@@ -4,9 +4,9 @@ Why not aiohttp's ClientSession (the proxy's first upstream caller): measured on
 machine, one ClientSession request costs about 330 µs of CPU, more than the rest of the proxy
 put together, which alone broke the 0.5 ms added-latency goal (see the README's Performance
 section). The proxy needs a narrow slice of HTTP/1.1, done here on a bare asyncio protocol:
-POST a body of known length to one origin, read the answer (Content-Length, chunked, or until
-the connection closes) whole or as it arrives, and keep the connection for the next request
-when the answer was read to its end.
+POST a body of known length (or GET, for a model look-up) to one origin, read the answer
+(Content-Length, chunked, or until the connection closes) whole or as it arrives, and keep the
+connection for the next request when the answer was read to its end.
 """
 
 from __future__ import annotations
@@ -327,11 +327,22 @@ class Origin:
         connect_timeout: float,
         progress: SendProgress | None = None,
     ) -> Response:
+        return await self.request("POST", path, headers, body, connect_timeout, progress)
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        headers: Mapping[str, str],
+        body: bytes,
+        connect_timeout: float,
+        progress: SendProgress | None = None,
+    ) -> Response:
         """Send the request and wait for the response headers. Cancelling the wait drops the connection.
         `progress` (if given) says afterwards whether the request may have reached the server."""
         head = b"".join(
             [
-                f"POST {path} HTTP/1.1\r\nHost: {self.host_header}\r\n".encode("latin-1"),
+                f"{method} {path} HTTP/1.1\r\nHost: {self.host_header}\r\n".encode("latin-1"),
                 *(_header_bytes(k, v) for k, v in headers.items()),
                 b"Content-Length: %d\r\n\r\n" % len(body),
             ]

@@ -1,8 +1,9 @@
 """OpenAI-compatible endpoints (thin handlers) and the path every routed request takes.
 
-`proxy_request()` is that path: look the model up, check the client may use it, forward
-(forwarding.py: per candidate route, its upstream body and its attempts), then answer with the
-whole body or relay the stream (streaming.py).
+`proxy_request()` is that path for every API (chat, Responses, embeddings, legacy completions, a
+model look-up): look the model up, check the client may use it, forward (forwarding.py: per
+candidate route, its upstream body and its attempts), then answer with the whole body or relay the
+stream (streaming.py, with the API's scanner).
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from aiohttp import web
 
 from llm_common.bodies import check_chat, parse_object
 
-from .apis import CHAT, Api, usage_tokens, with_stream_usage
+from .api_bodies import check_completions, check_embeddings, check_responses
+from .apis import CHAT, COMPLETIONS, EMBEDDINGS, MODEL, RESPONSES, Api, usage_tokens, with_stream_usage
 from .backends import test_headers
 from .context import CONTEXT, RequestContext
 from .errors import ModelNotFound, PayloadTooLarge, PermissionDenied
@@ -86,6 +88,8 @@ def check_budget(request: web.Request) -> None:
 
 def count_usage(request: web.Request, api: Api, route: Route, usage: Any) -> None:
     """An answered request: tokens by model (metrics), and requests, tokens and cost by client (usage.py)."""
+    if api.usage_keys is None:
+        return  # a model look-up costs nothing and is no request to count against a budget
     tokens = usage_tokens(api, usage)
     if tokens is not None:
         request.app[METRICS].count_tokens(route.name, *tokens)
@@ -102,7 +106,10 @@ async def proxy_request(request: web.Request, call: UpstreamCall, model: str) ->
     headers = answer_headers(ctx.request_id, answer)
     if answer.stream is None:
         count_usage(request, call.api, answer.route, answer.usage)
-        return web.Response(status=answer.status, body=answer.body, headers=headers)
+        body = answer.body
+        if call.api.rewrite is not None and answer.status == 200:
+            body = call.api.rewrite(body, answer.route)
+        return web.Response(status=answer.status, body=body, headers=headers)
     metrics = request.app[METRICS]
     timeouts = call.table.timeouts_for(answer.route)
     deadline = asyncio.get_running_loop().time() + timeouts.total
@@ -112,7 +119,6 @@ async def proxy_request(request: web.Request, call: UpstreamCall, model: str) ->
         out,
         idle=timeouts.idle,
         deadline=deadline,
-        error_event=call.api.stream_error,
         request_id=ctx.request_id,
     )
     if outcome.first_byte_at is not None:
@@ -129,6 +135,33 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     body = parse_object(raw, max_depth=request.app[SETTINGS].max_content_depth)
     chat = check_chat(body, max_messages=request.app[SETTINGS].max_messages)
     return await proxy_request(request, upstream_call(request, CHAT, body, raw, chat.stream), chat.model)
+
+
+async def responses(request: web.Request) -> web.StreamResponse:
+    raw = await read_body(request)
+    body = parse_object(raw, max_depth=request.app[SETTINGS].max_content_depth)
+    checked = check_responses(body, max_items=request.app[SETTINGS].max_messages)
+    return await proxy_request(request, upstream_call(request, RESPONSES, body, raw, checked.stream), checked.model)
+
+
+async def embeddings(request: web.Request) -> web.StreamResponse:
+    raw = await read_body(request)
+    body = parse_object(raw, max_depth=request.app[SETTINGS].max_content_depth)
+    checked = check_embeddings(body)
+    return await proxy_request(request, upstream_call(request, EMBEDDINGS, body, raw, False), checked.model)
+
+
+async def completions(request: web.Request) -> web.StreamResponse:
+    raw = await read_body(request)
+    body = parse_object(raw, max_depth=request.app[SETTINGS].max_content_depth)
+    checked = check_completions(body)
+    return await proxy_request(request, upstream_call(request, COMPLETIONS, body, raw, checked.stream), checked.model)
+
+
+async def retrieve_model(request: web.Request) -> web.StreamResponse:
+    """The model looked up on its backend (as its upstream name), answered under the name asked for."""
+    model = request.match_info["model"]
+    return await proxy_request(request, upstream_call(request, MODEL, {"model": model}, b"", False), model)
 
 
 async def list_models(request: web.Request) -> web.Response:

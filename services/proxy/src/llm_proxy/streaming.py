@@ -1,10 +1,12 @@
 """SSE passthrough: forward each complete event as it arrives, and never fake a clean ending.
 
 `UpstreamStream` owns an upstream stream from its first events to the release of its connection.
-Events are checked as they pass (a `data:` payload must be JSON or `[DONE]`), which costs a
-JSON parse per event and buys honesty: when an upstream stream breaks after it started (cut,
-stall past the idle timeout, malformed event, end without `[DONE]`), the client gets an in-band
-error event in the API's own shape and no `[DONE]`, instead of a truncated answer that looks whole.
+Events are checked as they pass by the API's scanner (`SseScanner` here for chat-style streams:
+a `data:` payload must be JSON or `[DONE]`; responses_stream.py for the Responses API's typed
+events), which costs a JSON parse per event and buys honesty: when an upstream stream breaks after
+it started (cut, stall past the idle timeout, malformed event, end without its end marker), the
+client gets the event that ends a failed stream in the API's own shape, and no end marker, instead
+of a truncated answer that looks whole.
 """
 
 from __future__ import annotations
@@ -13,12 +15,13 @@ import asyncio
 import json
 import re
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import orjson
 from aiohttp import web
+
+from llm_common.openai_errors import error_body
 
 from .http_client import Response, UpstreamBodyError
 
@@ -26,20 +29,30 @@ DONE = b"[DONE]"
 
 
 class StreamBroken(Exception):
-    """The upstream stream failed after it started; `kind` names how."""
+    """The upstream stream failed after it started; `kind` names how. `passed`: the whole, checked
+    events that came in the same read before the one that broke it (still the client's)."""
 
     def __init__(self, kind: str, message: str) -> None:
         super().__init__(message)
         self.kind = kind
         self.message = message
+        self.passed = b""
 
 
 @dataclass
 class SseScanner:
-    """Splits a byte stream into complete SSE events and checks each one."""
+    """Splits a byte stream into complete SSE events and checks each one.
+
+    This class checks chat-style streams (chat and legacy completions): `data:` JSON chunks, then
+    `data: [DONE]`; a chunk `{"error": ...}` is the upstream failing. Another API's stream has a
+    subclass (`_check`, `end`, `failure_event`); `feed` stays the same for all.
+    """
+
+    end: ClassVar[str] = "[DONE]"  # what a whole stream ends with, as error messages name it
 
     buffer: bytes = b""
-    done: bool = False
+    done: bool = False  # the end marker arrived
+    failed: bool = False  # the stream ended whole, with the upstream's own event for a failed answer
     usage: dict[str, Any] | None = None
     model: str | None = None
     events: int = field(default=0)
@@ -57,12 +70,25 @@ class SseScanner:
         complete, self.buffer = data[: end + 2], data[end + 2 :]
         events = complete.split(b"\n\n")
         if not self.strip_usage:
-            for event in events:
-                if event:
-                    self._check(event)
+            checked = self.events
+            try:
+                for event in events:
+                    if event:
+                        self._check(event)
+            except StreamBroken as exc:
+                # Each event that passed its check counted itself: those reach the client before the error.
+                exc.passed = b"".join(e + b"\n\n" for e in [e for e in events if e][: self.events - checked])
+                raise
             return complete
-        out = [self._check(event) for event in events if event]
-        return b"".join(event + b"\n\n" for event in out if event is not None)
+        kept: list[bytes] = []
+        try:
+            for event in events:
+                if event and (forwarded := self._check(event)) is not None:
+                    kept.append(forwarded)
+        except StreamBroken as exc:
+            exc.passed = b"".join(e + b"\n\n" for e in kept)
+            raise
+        return b"".join(e + b"\n\n" for e in kept)
 
     def _check(self, event: bytes) -> bytes | None:
         """Check one event; return it as it is forwarded (None: stripped). With `strip_usage` the
@@ -78,7 +104,7 @@ class SseScanner:
             if payload == DONE:
                 self.done = True
                 continue
-            obj = _parse(payload)
+            obj = parse_event(payload)
             if isinstance(obj, dict):
                 if "error" in obj:
                     error = obj["error"] if isinstance(obj["error"], dict) else {}
@@ -96,12 +122,17 @@ class SseScanner:
         self.events += 1
         return event
 
+    def failure_event(self, kind: str, message: str, request_id: str) -> bytes:
+        """The in-band error that ends a broken chat-style stream (no `[DONE]` follows)."""
+        body = error_body(f"{message} (request id {request_id})", "upstream_error", f"upstream_stream_{kind}")
+        return b"data: " + json.dumps(body).encode() + b"\n\n"
+
 
 # `"usage": null` as a member of a JSON object (with its comma), in a chunk the proxy asked usage for.
 _NULL_USAGE = re.compile(rb',\s*"usage"\s*:\s*null(?=\s*[,}])|"usage"\s*:\s*null\s*,\s*')
 
 
-def _parse(payload: bytes) -> Any:
+def parse_event(payload: bytes) -> Any:
     """An event's JSON. orjson checks it in a fraction of the time (it was the largest cost per
     chunk); what orjson refuses but the standard parser takes (integers past 64 bits, NaN) is
     still accepted, so the fast path never calls a good stream broken."""
@@ -114,16 +145,13 @@ def _parse(payload: bytes) -> Any:
             raise StreamBroken("malformed", "the upstream sent a malformed stream event") from None
 
 
-ErrorEvent = Callable[[str, str, str], bytes]  # (kind, message, request id) -> the bytes that end a broken stream
-
-
 @dataclass
 class StreamOutcome:
     """How a relayed stream went: when its first byte reached the client, its usage, how it broke."""
 
     first_byte_at: float | None = None  # time.perf_counter()
     usage: dict[str, Any] | None = None
-    broken: str | None = None  # StreamBroken.kind, None when it ended with [DONE]
+    broken: str | None = None  # StreamBroken.kind (or upstream_error for an upstream's own failure event)
 
 
 class UpstreamStream:
@@ -134,9 +162,9 @@ class UpstreamStream:
     hands the connection back (to the pool when read to its end, else closed).
     """
 
-    def __init__(self, response: Response, *, strip_usage: bool = False) -> None:
+    def __init__(self, response: Response, scanner: SseScanner) -> None:
         self.response = response
-        self.scanner = SseScanner(strip_usage=strip_usage)
+        self.scanner = scanner
         self.first = b""
 
     async def open(self, timeout: float) -> None:
@@ -158,7 +186,6 @@ class UpstreamStream:
         *,
         idle: float,
         deadline: float,
-        error_event: ErrorEvent,
         request_id: str,
     ) -> StreamOutcome:
         outcome = StreamOutcome()
@@ -170,9 +197,11 @@ class UpstreamStream:
                 await self._pump(out, idle, deadline)
             except StreamBroken as exc:
                 outcome.broken = exc.kind
-                await out.write(error_event(exc.kind, exc.message, request_id))
+                await out.write(exc.passed + self.scanner.failure_event(exc.kind, exc.message, request_id))
                 return outcome  # no end marker: the client must not take this for a complete answer
-            outcome.usage = self.scanner.usage
+            outcome.usage = self.scanner.usage  # an upstream's failed answer may report what it cost too
+            if self.scanner.failed:
+                outcome.broken = "upstream_error"
             await out.write_eof()
             return outcome
         finally:
@@ -180,7 +209,7 @@ class UpstreamStream:
             self.response.release()
 
     async def _pump(self, out: web.StreamResponse, idle: float, deadline: float) -> None:
-        """Forward the rest of the stream; raise StreamBroken if it does not end with [DONE]."""
+        """Forward the rest of the stream; raise StreamBroken if it does not end with its end marker."""
         loop = asyncio.get_running_loop()
         response, scanner = self.response, self.scanner
         try:
@@ -203,4 +232,6 @@ class UpstreamStream:
         if scanner.buffer.strip():
             raise StreamBroken("cut", "the upstream stream ended inside an event; the answer is incomplete")
         if not scanner.done:
-            raise StreamBroken("no_done", "the upstream stream ended without [DONE]; the answer may be incomplete")
+            raise StreamBroken(
+                "no_done", f"the upstream stream ended without {scanner.end}; the answer may be incomplete"
+            )
