@@ -11,13 +11,18 @@ Headers (case-insensitive), all optional:
   X-Mock-Fail-Times, X-Mock-Fault-Key   the first N requests with this key get the fault
 A model name suffix works too: `mock-gpt-model-0701@fault=rate_limit` (useful for clients that
 cannot set headers).
+
+Every knob is bounded (`LIMITS`; a value outside is a 400 `invalid_header`), so no request can
+keep the mock busy: waits are asyncio sleeps that a shutdown cancels, answers have at most
+`MAX_RESPONSE_TOKENS` tokens, and the attempts per fault key are kept for the latest
+`MAX_FAULT_KEYS` keys only.
 """
 
 from __future__ import annotations
 
 import math
 import random
-from collections import Counter
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
@@ -40,33 +45,56 @@ class Plan:
     attempt: int = 1
 
 
-def _number(headers: Mapping[str, str], name: str, low: float) -> float | None:
+MAX_RESPONSE_TOKENS = 16384
+MAX_FAULT_KEYS = 10_000
+MAX_FAULT_KEY_LENGTH = 128
+# (lowest, highest) accepted value of each numeric knob.
+LIMITS: dict[str, tuple[float, float]] = {
+    "x-mock-ttft-ms": (0, 300_000),  # five minutes: past any proxy's first-byte timeout
+    "x-mock-stall-ms": (0, 300_000),
+    "x-mock-token-delay-ms": (0, 10_000),
+    "x-mock-jitter-ms": (0, 10_000),
+    "x-mock-tokens-per-chunk": (1, MAX_RESPONSE_TOKENS),
+    "x-mock-response-tokens": (1, MAX_RESPONSE_TOKENS),
+    "x-mock-status": (400, 599),
+    "x-mock-retry-after": (0, 3600),
+    "x-mock-fault-after": (0, MAX_RESPONSE_TOKENS),
+    "x-mock-fail-times": (0, 1000),
+}
+
+
+def _invalid(name: str, message: str) -> InvalidRequest:
+    return InvalidRequest(f"header {name}: {message}", param=name, code="invalid_header")
+
+
+def _number(headers: Mapping[str, str], name: str) -> float | None:
     raw = headers.get(name)
     if raw is None:
         return None
+    low, high = LIMITS[name]
     try:
-        value = float(raw)
-        if not math.isfinite(value):
-            raise ValueError(raw)
+        value = float(raw) if len(raw) <= 32 else math.nan
     except ValueError:
-        raise InvalidRequest(f"header {name}: {raw!r} is not a number", param=name, code="invalid_header") from None
-    if value < low:
-        raise InvalidRequest(f"header {name}: must be at least {low:g}", param=name, code="invalid_header")
+        value = math.nan
+    if not math.isfinite(value):
+        raise _invalid(name, "not a number")
+    if not low <= value <= high:
+        raise _invalid(name, f"must be between {low:g} and {high:g}")
     return value
 
 
-def _float(headers: Mapping[str, str], name: str, default: float, low: float = 0) -> float:
-    value = _number(headers, name, low)
+def _float(headers: Mapping[str, str], name: str, default: float) -> float:
+    value = _number(headers, name)
     return default if value is None else value
 
 
-def _int(headers: Mapping[str, str], name: str, default: int, low: int = 0) -> int:
-    value = _optional_int(headers, name, low)
+def _int(headers: Mapping[str, str], name: str, default: int) -> int:
+    value = _optional_int(headers, name)
     return default if value is None else value
 
 
-def _optional_int(headers: Mapping[str, str], name: str, low: int = 0) -> int | None:
-    value = _number(headers, name, low)
+def _optional_int(headers: Mapping[str, str], name: str) -> int | None:
+    value = _number(headers, name)
     if value is None:
         return None
     if not value.is_integer():
@@ -79,8 +107,17 @@ class FaultState:
 
     def __init__(self, settings: MockSettings) -> None:
         self.settings = settings
-        self.attempts: Counter[str] = Counter()
+        self.attempts: OrderedDict[str, int] = OrderedDict()  # per fault key, the latest MAX_FAULT_KEYS
         self.rng = random.Random(settings.seed)
+
+    def count_attempt(self, key: str) -> int:
+        if len(key) > MAX_FAULT_KEY_LENGTH:
+            raise _invalid("x-mock-fault-key", f"at most {MAX_FAULT_KEY_LENGTH} characters")
+        attempt = self.attempts.pop(key, 0) + 1
+        self.attempts[key] = attempt
+        if len(self.attempts) > MAX_FAULT_KEYS:
+            self.attempts.popitem(last=False)
+        return attempt
 
     def jitter(self, plan: Plan) -> float:
         return self.rng.uniform(0, plan.jitter_ms) if plan.jitter_ms else 0.0
@@ -93,10 +130,10 @@ class FaultState:
         plan = Plan(
             ttft_ms=_float(h, "x-mock-ttft-ms", s.ttft_ms),
             token_delay_ms=_float(h, "x-mock-token-delay-ms", s.token_delay_ms),
-            tokens_per_chunk=_int(h, "x-mock-tokens-per-chunk", s.tokens_per_chunk, low=1),
+            tokens_per_chunk=_int(h, "x-mock-tokens-per-chunk", s.tokens_per_chunk),
             jitter_ms=_float(h, "x-mock-jitter-ms", s.jitter_ms),
-            response_tokens=_optional_int(h, "x-mock-response-tokens", low=1),
-            status=_int(h, "x-mock-status", 500, low=100),
+            response_tokens=_optional_int(h, "x-mock-response-tokens"),
+            status=_int(h, "x-mock-status", 500),
             retry_after=_float(h, "x-mock-retry-after", 1.0),
             stall_ms=_float(h, "x-mock-stall-ms", 30000.0),
             fault_after=_int(h, "x-mock-fault-after", 1),
@@ -111,8 +148,7 @@ class FaultState:
         key = h.get("x-mock-fault-key")
         fail_times = _optional_int(h, "x-mock-fail-times")
         if key:
-            self.attempts[key] += 1
-            plan = replace(plan, attempt=self.attempts[key])
+            plan = replace(plan, attempt=self.count_attempt(key))
         if fail_times is not None:
             # Fail-then-succeed: the fault applies only to the first N attempts of this key.
             if not key:

@@ -90,12 +90,13 @@ FILLER = "This is filler text from the mock model, produced to reach the request
 def text_of_length(tokens: int) -> str:
     """Deterministic text that encodes to exactly `tokens` tokens (for benchmarks asking for N chunks)."""
     enc = encoding()
-    unit = enc.encode(FILLER)
-    ids = unit * (tokens // len(unit) + 2)
-    # Decoding then re-encoding can merge tokens across the joins, so grow until the count is right.
+    # Token ids of the filler repeated: ids of one copy repeated would merge across the joins when
+    # decoded and encoded again, and a search for the right length could then run off their end
+    # (it used to loop forever on 500 tokens).
+    ids = enc.encode(FILLER * (tokens // max(1, len(enc.encode(FILLER)) - 2) + 2), disallowed_special=())
     k = tokens
     text = enc.decode(ids[:k])
-    while count(text) < tokens:
-        k += 1
+    while k < len(ids) and (short := tokens - count(text)) > 0:
+        k += short
         text = enc.decode(ids[:k])
     return text
