@@ -17,30 +17,24 @@ from llm_proxy.knowledge import load_knowledge
 QUESTION = "When is his birthday ?"
 
 
-@pytest.fixture
-async def sdk(proxy_server):
-    async with openai_client(proxy_server) as client:
-        yield client
-
-
 async def post(http, proxy, body, headers=None):
     async with http.post(proxy.make_url("/v1/responses"), json=body, headers=headers or {}) as resp:
         return resp.status, resp.headers, await resp.read()
 
 
-async def test_a_response_and_its_stream_say_the_same(sdk):
-    reply = await sdk.responses.create(model="mock-gpt-model-0701", input=QUESTION)
+async def test_a_response_and_its_stream_say_the_same(proxy_sdk):
+    reply = await proxy_sdk.responses.create(model="mock-gpt-model-0701", input=QUESTION)
     assert reply.status == "completed" and "7 January 1998" in reply.output_text
     assert reply.usage.input_tokens > 0 and reply.usage.output_tokens > 0
-    stream = await sdk.responses.create(model="mock-gpt-model-0701", input=QUESTION, stream=True)
+    stream = await proxy_sdk.responses.create(model="mock-gpt-model-0701", input=QUESTION, stream=True)
     events = [event async for event in stream]
     assert events[0].type == "response.created" and events[-1].type == "response.completed"
     deltas = "".join(e.delta for e in events if e.type == "response.output_text.delta")
     assert deltas == reply.output_text == events[-1].response.output_text
 
 
-async def test_the_sdk_stream_helper_assembles_the_final_response(sdk):
-    async with sdk.responses.stream(
+async def test_the_sdk_stream_helper_assembles_the_final_response(proxy_sdk):
+    async with proxy_sdk.responses.stream(
         model="mock-gpt-model-0701",
         input=[{"role": "user", "content": [{"type": "input_text", "text": QUESTION}]}],
         instructions="Answer briefly.",
@@ -95,9 +89,11 @@ async def test_events_arrive_as_the_upstream_sends_them(proxy_server, http):
     assert total >= 0.6 and first_delta_at < total - 0.4
 
 
-async def test_a_stream_cut_midway_ends_as_a_failed_response_the_sdk_sees(sdk):
+async def test_a_stream_cut_midway_ends_as_a_failed_response_the_sdk_sees(proxy_sdk):
     cut = {"X-Mock-Fault": "cut", "X-Mock-Fault-After": "2"}
-    stream = await sdk.responses.create(model="mock-gpt-model-0701", input=QUESTION, stream=True, extra_headers=cut)
+    stream = await proxy_sdk.responses.create(
+        model="mock-gpt-model-0701", input=QUESTION, stream=True, extra_headers=cut
+    )
     events = [event async for event in stream]
     created, last = events[0], events[-1]
     assert last.type == "response.failed" and last.response.status == "failed"
@@ -107,7 +103,7 @@ async def test_a_stream_cut_midway_ends_as_a_failed_response_the_sdk_sees(sdk):
     assert not any(e.type == "response.completed" for e in events)
     assert [e.delta for e in events if e.type == "response.output_text.delta"]  # what arrived was passed on
     with pytest.raises(RuntimeError, match="response.completed"):
-        async with sdk.responses.stream(model="mock-gpt-model-0701", input=QUESTION, extra_headers=cut) as helper:
+        async with proxy_sdk.responses.stream(model="mock-gpt-model-0701", input=QUESTION, extra_headers=cut) as helper:
             async for _ in helper:
                 pass
             await helper.get_final_response()

@@ -223,7 +223,7 @@ def upstream_failure(exc: BaseException, backend: str, connect_timeout: float) -
 
 def _from_http_exception(request: web.Request, exc: web.HTTPException) -> ProxyError:
     if exc.status == 404:
-        return NotFound(f"No route for {request.method} {request.path}")
+        return NotFound(f"Invalid URL ({request.method} {request.path})")  # OpenAI's own words
     if exc.status == 405:
         return InvalidRequest(
             f"Method {request.method} is not allowed on {request.path}", status=405, code="method_not_allowed"
