@@ -74,6 +74,8 @@ knowledge: install  ## rebuild the knowledge pack (and its packaged copies) from
 bench: install  ## benchmark proxy vs direct-to-mock (BENCH_ARGS="--streams 512 --soak 600 --litellm")
 	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -qq wrk >/dev/null; } || \
 		{ echo "bench needs wrk: apt-get install wrk" >&2; exit 1; }
+	@command -v redis-server >/dev/null || { [ "$$(id -u)" = 0 ] && bash scripts/ci/setup-redis.sh; } || \
+		{ echo "bench needs redis-server (the Redis-backed limits row): apt-get install redis-server" >&2; exit 1; }
 	$(BIN)/pip install --quiet -r bench/requirements.txt
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 

@@ -11,7 +11,12 @@ Optionally LiteLLM's proxy is measured the same way (installed into bench/.venv-
     .venv/bin/python bench/run.py --soak 600      # + a 10-minute soak with RSS over time
     .venv/bin/python bench/run.py --litellm       # + LiteLLM's proxy side by side
 
-Needs `wrk` (Debian package) and `taskset`. Writes bench/results/latest.md (+ .json, + .png when
+Both proxies under test ("proxy", in-process limits, and "redis", the same with
+LLM_PROXY_REDIS_URL: limits, budget and usage in a redis-server on core 1) get one client key with
+a rate limit and a token budget too large to refuse anything, so every request goes through the
+limit and budget checks and is counted. `--no-redis` leaves the "redis" target out.
+
+Needs `wrk` (Debian package), `taskset` and, for the "redis" target, `redis-server` (Debian package). Writes bench/results/latest.md (+ .json, + .png when
 matplotlib is installed).
 """
 
@@ -64,9 +69,23 @@ def rss_mib(pid: int) -> float:
     return float("nan")
 
 
+def wait_redis(port: int, timeout: float = 10) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1) as conn:
+                conn.sendall(b"PING\r\n")
+                if conn.recv(16).startswith(b"+PONG"):
+                    return
+        except OSError:
+            pass
+        time.sleep(0.05)
+    raise TimeoutError(f"redis-server on port {port}")
+
+
 class Service:
     def __init__(
-        self, name: str, cmd: list[str], core: int, health: str, env: dict | None = None, startup: float = 30
+        self, name: str, cmd: list[str], core: int, health: str | None, env: dict | None = None, startup: float = 30
     ) -> None:
         self.name = name
         self.proc = subprocess.Popen(
@@ -75,7 +94,8 @@ class Service:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        wait_http(health, startup)
+        if health is not None:
+            wait_http(health, startup)
 
     def rss(self) -> float:
         return rss_mib(self.proc.pid)
@@ -171,11 +191,36 @@ SCENARIOS = [
 
 def routes_file(mock_url: str) -> Path:
     path = Path(tempfile.mkdtemp()) / "routes.yaml"
+    # forward_test_headers: the mock takes the answer length from wrk's X-Mock-Response-Tokens.
     path.write_text(
-        f"backends:\n  mock: {{base_url: '{mock_url}'}}\nmodels:\n"
+        f"backends:\n  mock: {{base_url: '{mock_url}', forward_test_headers: true}}\nmodels:\n"
         "  - {name: mock-gpt-model-0701, group: mock, backend: mock}\n"
     )
     return path
+
+
+def keys_file() -> Path:
+    """The bench's client key, with a limit and a budget that never refuse: both are checked."""
+    path = Path(tempfile.mkdtemp()) / "keys.yaml"
+    path.write_text(
+        f"keys:\n  - {{key: {BENCH_KEY}, name: bench, rate_limit: {{requests_per_minute: 600000000, burst: 100000000}},"
+        " budget: {tokens_per_day: 1000000000000}}\n"
+    )
+    return path
+
+
+def proxy_service(name: str, port: int, routes: Path, keys: Path, redis_url: str = "") -> Service:
+    return Service(
+        name,
+        [str(BIN / "llm-proxy"), "--host", "127.0.0.1", "--port", str(port), "--routes", str(routes)],
+        0,
+        f"http://127.0.0.1:{port}/readyz",
+        env={
+            "LLM_PROXY_LOG_REQUESTS": os.environ.get("LLM_PROXY_LOG_REQUESTS", "true"),
+            "LLM_PROXY_API_KEYS_FILE": str(keys),
+            "LLM_PROXY_REDIS_URL": redis_url,
+        },
+    )
 
 
 def litellm_proxy(mock_url: str, port: int):
@@ -229,10 +274,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--streams", type=int, default=0, help="also run N concurrent long streams (e.g. 512)")
     p.add_argument("--soak", type=int, default=0, help="also soak for N seconds, sampling RSS")
     p.add_argument("--litellm", action="store_true", help="also measure LiteLLM's proxy (installs it)")
+    p.add_argument("--no-redis", action="store_true", help="leave out the proxy with Redis-backed limits")
     args = p.parse_args(argv)
-    for tool in ("wrk", "taskset"):
+    for tool in ("wrk", "taskset", *(() if args.no_redis else ("redis-server",))):
         if not shutil.which(tool):
-            sys.exit(f"bench: {tool} is not installed (apt-get install wrk util-linux)")
+            sys.exit(f"bench: {tool} is not installed (apt-get install wrk util-linux redis-server)")
     RESULTS.mkdir(exist_ok=True)
     mock_port, proxy_port = free_port(), free_port()
     mock = Service(
@@ -242,23 +288,25 @@ def main(argv: list[str] | None = None) -> int:
         f"http://127.0.0.1:{mock_port}/healthz",
     )
     mock_url = f"http://127.0.0.1:{mock_port}/v1"
-    proxy = Service(
-        "proxy",
-        [
-            str(BIN / "llm-proxy"),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(proxy_port),
-            "--routes",
-            str(routes_file(mock_url)),
-        ],
-        0,
-        f"http://127.0.0.1:{proxy_port}/readyz",
-        env={"LLM_PROXY_LOG_REQUESTS": os.environ.get("LLM_PROXY_LOG_REQUESTS", "true")},
-    )
+    routes, keys = routes_file(mock_url), keys_file()
+    proxy = proxy_service("proxy", proxy_port, routes, keys)
     bases = {"direct": f"http://127.0.0.1:{mock_port}", "proxy": f"http://127.0.0.1:{proxy_port}"}
     services = {"direct": mock, "proxy": proxy}  # whose CPU each target's row counts
+    redis_server = redis_proxy = None
+    if not args.no_redis:
+        # Redis with the mock and the load generators on core 1, as a separate host would be.
+        redis_port, port = free_port(), free_port()
+        redis_server = Service(
+            "redis-server",
+            ["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+            1,
+            None,
+        )
+        wait_redis(redis_port)
+        redis_proxy = services["redis"] = proxy_service(
+            "redis", port, routes, keys, redis_url=f"redis://127.0.0.1:{redis_port}/0"
+        )
+        bases["redis"] = f"http://127.0.0.1:{port}"
     extra = None
     if args.litellm:
         port = free_port()
@@ -267,7 +315,7 @@ def main(argv: list[str] | None = None) -> int:
     result: dict = {"when": time.strftime("%Y-%m-%d %H:%M"), "cores": os.cpu_count(), "rows": []}
     try:
         rss_before = proxy.rss()
-        proxies = [service for service in (proxy, extra) if service is not None]
+        proxies = [service for service in (proxy, redis_proxy, extra) if service is not None]
         for name, conns, stream, one_core in SCENARIOS:
             row = {"scenario": f"{name} ({args.tokens} chunks)" if stream else name, "conns": conns}
             for service in proxies:
@@ -283,6 +331,10 @@ def main(argv: list[str] | None = None) -> int:
         result["proxy_rss_mib"] = {"idle": rss_before, "after_load": proxy.rss()}
         for service in proxies:
             service.resume()
+        if redis_proxy is not None:
+            result["redis"] = redis_summary(result["rows"])
+            redis_proxy.stop()  # the stream and soak phases measure the in-process proxy alone
+            redis_proxy = None
         if extra is not None:
             result["litellm_rss_mib"] = extra.rss()
             extra.stop()  # the stream and soak phases measure our proxy alone
@@ -300,7 +352,7 @@ def main(argv: list[str] | None = None) -> int:
             result["soak"] = soak(bases["proxy"], args.soak, proxy)
             print(json.dumps({k: v for k, v in result["soak"].items() if k != "samples"}), flush=True)
     finally:
-        for service in (proxy, mock, extra):
+        for service in (proxy, redis_proxy, redis_server, mock, extra):
             if service is not None:
                 service.stop()
     targets = list(bases)
@@ -313,6 +365,13 @@ def main(argv: list[str] | None = None) -> int:
         f"Proxy RSS: {result['proxy_rss_mib']['idle']:.1f} MiB idle, "
         f"{result['proxy_rss_mib']['after_load']:.1f} MiB after the load.",
     ]
+    if "redis" in result:
+        r = result["redis"]
+        md.append(
+            f'Redis-backed limits ("redis" vs "proxy", both with the same key, limit and budget): '
+            f"{r['rps_ratio_64']:.1%} of the in-process throughput at 64 connections; "
+            f"added median {r['added_p50_ms_1']:+.3f} ms at 1 connection ({r['one_connection_row']})."
+        )
     if "litellm_rss_mib" in result:
         md.append(f"LiteLLM proxy RSS after the load: {result['litellm_rss_mib']:.1f} MiB.")
     if "streams" in result:
@@ -336,6 +395,19 @@ def main(argv: list[str] | None = None) -> int:
     plot(result, targets)
     print(text)
     return 0
+
+
+def redis_summary(rows: list[dict]) -> dict:
+    """The Redis row's figures against the in-process proxy: throughput at 64 connections and the
+    median added at 1 connection (the one-core row: the proxy's own cost, no cross-core hops)."""
+    at_64 = next(r for r in rows if r["conns"] == 64)
+    ones = [r for r in rows if r["conns"] == 1]
+    one = next((r for r in ones if "one core" in r["scenario"]), ones[0])
+    return {
+        "rps_ratio_64": at_64["redis"]["rps"] / at_64["proxy"]["rps"],
+        "added_p50_ms_1": one["redis"]["p50_ms"] - one["proxy"]["p50_ms"],
+        "one_connection_row": one["scenario"],
+    }
 
 
 def plot(result: dict, targets: list[str]) -> None:

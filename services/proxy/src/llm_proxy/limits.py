@@ -14,10 +14,13 @@ this replica's estimate (usage.py). A request that passes is never cut later, ev
 
 from __future__ import annotations
 
+import hashlib
 import math
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+from redis.exceptions import NoScriptError
 
 from .errors import RateLimited
 from .quotas import Budget, LocalBuckets, next_utc_midnight
@@ -84,6 +87,9 @@ def budget_error(client: str, budget: Budget, which: str, tokens: int, nano_usd:
     )
 
 
+SCRIPT_SHA = hashlib.sha1(TOKEN_BUCKET_LUA.encode()).hexdigest()
+
+
 @dataclass(frozen=True, slots=True)
 class Admission:
     wait: float  # seconds until the rate limit admits a request; 0: admitted
@@ -99,7 +105,6 @@ class Limiter:
         self.ledger = ledger
         self.metrics = metrics
         self.local = LocalBuckets()
-        self._script = shared.redis.register_script(TOKEN_BUCKET_LUA) if shared.redis is not None else None
 
     async def admit(self, client: ClientKey) -> Admission:
         """Take a token from the client's bucket and learn its spend today: one Redis call at most,
@@ -107,8 +112,8 @@ class Limiter:
         limit, budget = client.rate_limit, client.budget
         if limit is None and budget is None:
             return ADMITTED
-        if self._script is not None and self.shared.available:
-            script = self._script
+        pipeline = self.shared.pipeline
+        if pipeline is not None and self.shared.available:
             keys = [self.shared.key("limit", client.name), self.shared.key("spend", self.ledger.today(), client.name)]
             args: list[float | int] = [0, 0, 0]
             if limit is not None:
@@ -116,7 +121,11 @@ class Limiter:
                 args = [limit.per_second / 1000, limit.burst, ttl_ms]
 
             async def run(redis: Redis) -> list[int]:
-                reply: list[int] = await script(keys=keys, args=args, client=redis)
+                try:
+                    reply: list[int] = await pipeline.execute("EVALSHA", SCRIPT_SHA, 2, *keys, *args)
+                except NoScriptError:  # a restarted or flushed Redis: load it again, once
+                    await pipeline.execute("SCRIPT", "LOAD", TOKEN_BUCKET_LUA)
+                    reply = await pipeline.execute("EVALSHA", SCRIPT_SHA, 2, *keys, *args)
                 return reply
 
             reply = await self.shared.call("limit", run)

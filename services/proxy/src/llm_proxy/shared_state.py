@@ -29,6 +29,7 @@ from redis.exceptions import RedisError
 from redis.retry import Retry
 
 from .metrics import ProxyMetrics
+from .redis_pipeline import AutoPipeline
 
 log = logging.getLogger("llm_proxy.shared_state")
 T = TypeVar("T")
@@ -91,6 +92,8 @@ class SharedState:
                 health_check_interval=0,
                 max_connections=512,
             )
+        # The per-request commands (the rate-limit script) share round trips: redis_pipeline.py.
+        self.pipeline = AutoPipeline(self.redis) if self.redis is not None else None
         self.up = self.redis is not None
         self.errors = 0
         self.down_since: float | None = None  # time.time() of the first error of this outage
@@ -196,5 +199,7 @@ class SharedState:
             self._probe.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._probe
+        if self.pipeline is not None:
+            await self.pipeline.close()
         if self.redis is not None:
             await self.redis.aclose()

@@ -3,8 +3,8 @@
 Every answered request is recorded here (tokens from the upstream's `usage`, cost from the price
 table). This replica always keeps today's counts in process: that is all there is without Redis.
 With Redis the counts are also written behind, off the request path: records accumulate in
-`pending`, and one write (a MULTI pipeline of HINCRBYs) at a time sends everything pending, so
-under load many requests share one round trip and at low load a record reaches Redis at once.
+`pending`, and every WRITE_DELAY (0.1 s) one write (a MULTI pipeline of HINCRBYs) sends everything
+pending, so requests share writes at any rate (a report writes at once).
 A failed write keeps its counts pending (bounded: one entry per day, client and model) until Redis
 answers again. Redis keys, under the configured prefix:
 
@@ -19,6 +19,7 @@ shared spend seen plus what this replica has spent since.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from dataclasses import dataclass, fields
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
     from .routing import Route
 
 SPEND_TTL = 2 * 86400
+WRITE_DELAY = 0.1  # seconds a record may wait to be written with the others
 
 
 @dataclass(slots=True)
@@ -124,22 +126,31 @@ class UsageLedger:
 
     def _write_soon(self) -> None:
         if self.pending and self.shared.available and (self._writer is None or self._writer.done()):
-            self._writer = asyncio.get_running_loop().create_task(self._write_pending())
+            self._writer = asyncio.get_running_loop().create_task(self._write_behind())
 
-    async def _write_pending(self) -> None:
+    async def _write_behind(self) -> None:
+        # One write per WRITE_DELAY at most, whatever the request rate: a write costs a round trip
+        # and a few hundred µs of CPU, a record nothing.
         while self.pending and self.shared.available:
-            batch, self.pending = self.pending, {}
-            spend, self.pending_spend = self.pending_spend, {}
-
-            async def write(redis: Redis, batch: dict[Key, Counts] = batch) -> bool:
-                return await self._write(redis, batch)
-
-            if await self.shared.call("usage", write) is None:
-                for key, counts in batch.items():  # kept for when Redis answers again
-                    self.pending.setdefault(key, Counts()).add(counts)
-                for spend_key, counts in spend.items():
-                    self.pending_spend.setdefault(spend_key, Counts()).add(counts)
+            await asyncio.sleep(WRITE_DELAY)
+            if self.pending and not await self._write_pending():
                 return
+
+    async def _write_pending(self) -> bool:
+        """Write what is pending now; on failure keep it for when Redis answers again."""
+        batch, self.pending = self.pending, {}
+        spend, self.pending_spend = self.pending_spend, {}
+
+        async def write(redis: Redis) -> bool:
+            return await self._write(redis, batch)
+
+        if await self.shared.call("usage", write) is not None:
+            return True
+        for key, counts in batch.items():
+            self.pending.setdefault(key, Counts()).add(counts)
+        for spend_key, counts in spend.items():
+            self.pending_spend.setdefault(spend_key, Counts()).add(counts)
+        return False
 
     async def _write(self, redis: Redis, batch: dict[Key, Counts]) -> bool:
         async with redis.pipeline(transaction=True) as pipe:
@@ -162,10 +173,16 @@ class UsageLedger:
 
     async def flush(self) -> None:
         """Write what is pending now (before a report, so this replica's latest requests count)."""
-        if self._writer is not None and not self._writer.done():
-            await asyncio.shield(self._writer)
         if self.pending and self.shared.available:
             await self._write_pending()
+
+    async def close(self) -> None:
+        """At shutdown: stop the writer, write what is left if Redis takes it."""
+        if self._writer is not None:
+            self._writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._writer
+        await self.flush()
 
     async def report(self, day: str) -> tuple[str, dict[tuple[str, str], Counts]]:
         """("all_replicas" | "this_replica", counts by (client, model)) for `day`."""
