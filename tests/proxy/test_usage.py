@@ -181,3 +181,42 @@ async def test_behind_an_ingress_the_address_is_the_one_it_recorded(make_proxy, 
     assert [await status("guess", "198.51.100.1") for _ in range(3)] == [401, 401, 429]
     assert await status("good-key-0001", "198.51.100.2") == 200  # another client behind the same ingress
     assert await status("guess", "198.51.100.2") == 401
+
+
+async def test_every_api_is_counted_and_refused_once_the_budget_is_spent(make_proxy, mock_server, tmp_path, http):
+    budget = "  - {key: tokens-key-0004, name: tokens, budget: {tokens_per_day: 100000}}\n"
+    path = keys(tmp_path, budget)
+    proxy = await make_proxy(routes(mock_server), api_keys_file=path, reload_interval=0.05)
+    async with openai_client(proxy, "tokens-key-0004") as client:
+        await client.responses.create(model=PRICED, input="When is his birthday?")
+        events = [e async for e in await client.responses.create(model=PRICED, input="Hobbies?", stream=True)]
+        assert events[-1].type == "response.completed"
+        await client.embeddings.create(model=PRICED, input=["one", "two"])
+        await client.completions.create(model=PRICED, prompt="Say hi")
+        chunks = [c async for c in await client.completions.create(model=PRICED, prompt="Say hi", stream=True)]
+        assert all(getattr(c, "usage", None) is None for c in chunks)  # the usage chunk the proxy asked for: stripped
+        await client.models.retrieve(PRICED)  # a look-up: no request to count
+    _, report = await get_usage(http, proxy)
+    (row,) = report["data"]
+    assert row["client"] == "tokens" and row["requests"] == 5
+    assert row["input_tokens"] > 0 and row["output_tokens"] > 0
+    # The budget lowered below what is spent (a keys-file reload): every API refuses, a look-up still answers.
+    path.write_text(path.read_text().replace("tokens_per_day: 100000", "tokens_per_day: 10"))
+    async with openai_client(proxy, "tokens-key-0004") as client:
+        for _ in range(100):
+            try:
+                await client.embeddings.create(model=PRICED, input="x")
+            except openai.RateLimitError:
+                break
+            await asyncio.sleep(0.05)
+        calls = [
+            client.responses.create(model=PRICED, input="hi"),
+            client.embeddings.create(model=PRICED, input="hi"),
+            client.completions.create(model=PRICED, prompt="hi"),
+            client.chat.completions.create(model=PRICED, messages=QUESTION),
+        ]
+        for call in calls:
+            with pytest.raises(openai.RateLimitError) as err:
+                await call
+            assert err.value.code == "budget_exceeded"
+        assert (await client.models.retrieve(PRICED)).id == PRICED

@@ -100,7 +100,8 @@ def count_usage(request: web.Request, api: Api, route: Route, usage: Any) -> Non
 async def proxy_request(request: web.Request, call: UpstreamCall, model: str) -> web.StreamResponse:
     ctx = request[CONTEXT]
     route = lookup(call.table, model, ctx)
-    check_budget(request)
+    if call.api.usage_keys is not None:  # a model look-up spends nothing: no budget to check
+        check_budget(request)
     answer = await request.app[FORWARDER].forward(call, route)
     ctx.answered_by = answer.route.name
     headers = answer_headers(ctx.request_id, answer)
