@@ -25,6 +25,7 @@ SERVER_FIXTURES = frozenset(
         "proxy_server",
         "recording_upstream",
         "redis_server",
+        "tls_redis_server",
         "proxy_processes",
     }
 )

@@ -132,3 +132,20 @@ async def test_usage_recorded_while_redis_is_down_is_written_when_it_is_back(mak
     await eventually(written, "the pending usage in Redis")
     raw = redis_server.command("HGETALL", "llm-proxy:usage:" + time.strftime("%Y-%m-%d", time.gmtime()))
     assert b'["busy", "mock-gpt-model-0701", "requests"]' in raw
+
+
+async def test_rediss_verifies_the_server_with_the_system_cas(
+    make_proxy, tls_redis_server, keys_file, http, monkeypatch
+):
+    keys_file.write_text(keys_yaml(burst=3))
+    # Not trusted (the system's CAs do not know the test CA): no request fails, none is shared.
+    untrusted = await make_proxy(api_keys_file=keys_file, redis_url=tls_redis_server.url)
+    assert await status_of(untrusted, http) == 200
+    state = await shared_state(untrusted, http)
+    assert state["state"] == "in_process_fallback" and state["last_error"] == "ConnectionError"
+    # Trusted through SSL_CERT_FILE, as upstream TLS is: limits are kept in the TLS Redis.
+    monkeypatch.setenv("SSL_CERT_FILE", str(tls_redis_server.ca_path))
+    proxy = await make_proxy(api_keys_file=keys_file, redis_url=tls_redis_server.url)
+    assert [await status_of(proxy, http) for _ in range(4)] == [200, 200, 200, 429]
+    assert await shared_state(proxy, http) == {"backend": "redis", "state": "shared", "errors": 0}
+    assert b"team" in tls_redis_server.command("KEYS", "llm-proxy:limit:*")
