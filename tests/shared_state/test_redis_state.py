@@ -149,3 +149,38 @@ async def test_rediss_verifies_the_server_with_the_system_cas(
     assert [await status_of(proxy, http) for _ in range(4)] == [200, 200, 200, 429]
     assert await shared_state(proxy, http) == {"backend": "redis", "state": "shared", "errors": 0}
     assert b"team" in tls_redis_server.command("KEYS", "llm-proxy:limit:*")
+
+
+async def test_the_auto_pipeline_gives_each_caller_its_own_reply_and_survives_a_dropped_connection(redis_server):
+    from redis.asyncio import Redis
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.exceptions import NoScriptError
+
+    from llm_proxy.redis_pipeline import AutoPipeline
+
+    redis = Redis.from_url(redis_server.url)
+    pipeline = AutoPipeline(redis)
+    try:
+        replies = await asyncio.gather(*(pipeline.execute("INCRBY", f"k{i % 3}", i) for i in range(30)))
+        # Sent in batches in the order asked, answered in order: each caller gets its own command's reply.
+        totals = {0: 0, 1: 0, 2: 0}
+        for i, reply in enumerate(replies):
+            totals[i % 3] += i
+            assert reply == totals[i % 3]
+        assert [int(redis_server.command("GET", f"k{k}").split(b"\r\n")[1]) for k in range(3)] == [135, 145, 155]
+        # An error reply fails its own caller only.
+        outcomes = await asyncio.gather(
+            pipeline.execute("PING"),
+            pipeline.execute("EVALSHA", "0" * 40, 0),
+            pipeline.execute("PING"),
+            return_exceptions=True,
+        )
+        assert outcomes[0] == outcomes[2] == b"PONG" and isinstance(outcomes[1], NoScriptError)
+        redis_server.stop()  # the pipeline's connection dies with it
+        with pytest.raises((RedisConnectionError, OSError)):
+            await pipeline.execute("PING")
+        redis_server.start()
+        assert await pipeline.execute("PING") == b"PONG"  # the next batch connects again
+    finally:
+        await pipeline.close()
+        await redis.aclose()

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from .metrics import ProxyMetrics
 from .prices import NANO_PER_USD, PriceTable
-from .quotas import utc_day
+from .quotas import next_utc_midnight, utc_day
 from .shared_state import SharedState
 
 if TYPE_CHECKING:
@@ -73,6 +73,7 @@ class UsageLedger:
         self.metrics = metrics
         self.retention = retention_days * 86400
         self.day = utc_day(time.time())
+        self._day_ends = next_utc_midnight(time.time())  # checked per request: cheaper than formatting a date
         self.local: dict[tuple[str, str], Counts] = {}  # this replica, today: (client, model)
         self.local_spend: dict[str, Counts] = {}  # this replica, today, by client
         self.pending: dict[Key, Counts] = {}  # not yet written to Redis
@@ -83,13 +84,14 @@ class UsageLedger:
         shared.on_up(self._write_soon)
 
     def today(self) -> str:
-        day = utc_day(time.time())
-        if day != self.day:  # a new UTC day: today's counts start at zero (pending ones keep their day)
-            self.day = day
+        now = time.time()
+        if now >= self._day_ends:  # a new UTC day: today's counts start at zero (pending ones keep their day)
+            self.day = utc_day(now)
+            self._day_ends = next_utc_midnight(now)
             self.local.clear()
             self.local_spend.clear()
             self.shared_seen.clear()
-        return day
+        return self.day
 
     def record(self, client: str, route: Route, tokens: tuple[int, int] | None) -> None:
         """One answered request of `client` by `route`, with its (input, output) tokens if known."""
