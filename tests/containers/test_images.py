@@ -69,7 +69,8 @@ def stack(podman, images, network, containers, tmp_path):
         yaml.safe_dump(
             {
                 "backends": {
-                    "mock": {"base_url": f"http://{mock}:5050/v1"},
+                    # X-Mock-* latency knobs (the stop test's slow streams) reach only a backend that opts in.
+                    "mock": {"base_url": f"http://{mock}:5050/v1", "forward_test_headers": True},
                     "openai": {"base_url": "https://api.openai.com/v1", "api_key": "${OPENAI_API_KEY:-}"},
                 },
                 "models": [

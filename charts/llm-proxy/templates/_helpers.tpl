@@ -103,7 +103,8 @@ app.kubernetes.io/component: mock-model
 {{- $routes := deepCopy .Values.routes }}
 {{- $backends := $routes.backends | default dict }}
 {{- if and .Values.mock.enabled (not (hasKey $backends "mock")) }}
-{{- $_ := set $backends "mock" (dict "base_url" (include "llm-proxy.mockUrl" .)) }}
+{{- /* Clients' X-Mock-* latency and fault knobs go to the mock only, as in the packaged table. */}}
+{{- $_ := set $backends "mock" (dict "base_url" (include "llm-proxy.mockUrl" .) "forward_test_headers" true) }}
 {{- end }}
 {{- range $routes.models }}
 {{- if not (hasKey $backends .backend) }}
