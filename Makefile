@@ -8,7 +8,7 @@ PYPROJECTS := services/common/pyproject.toml services/proxy/pyproject.toml servi
 
 PYTEST_ARGS ?=
 
-.PHONY: install run test test-fast lint docs format clean help knowledge bench checkov-venv images chart-test
+.PHONY: install run test test-fast lint docs format clean help knowledge bench checkov-venv newman images chart-test
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -28,7 +28,7 @@ install: $(STAMP)  ## create .venv and install the four packages (editable) with
 run: install  ## start mock-model (:5050) and the proxy (:8000) in the foreground; Ctrl-C stops both
 	$(BIN)/python scripts/run_local.py
 
-test: install checkov-venv  ## run the whole test suite
+test: install checkov-venv newman  ## run the whole test suite
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test-fast: install  ## only the tests marked unit: pure and quick (settings, routing, retry rules, SSE...), seconds
@@ -59,6 +59,15 @@ $(CHECKOV_VENV)/bin/checkov:
 
 checkov-venv: $(CHECKOV_VENV)/bin/checkov  ## install checkov into .venv-checkov (used by tests/chart)
 
+# Postman's own runner, from npm, in a folder of its own (tests/e2e/test_newman.py runs the collection with it).
+NEWMAN_VERSION := 6.2.2
+NEWMAN_DIR := .newman
+$(NEWMAN_DIR)/node_modules/.bin/newman:
+	@command -v npm >/dev/null || { echo "newman needs npm (Node.js): apt-get install npm" >&2; exit 1; }
+	npm install --prefix $(NEWMAN_DIR) --no-audit --no-fund --loglevel=error newman@$(NEWMAN_VERSION)
+
+newman: $(NEWMAN_DIR)/node_modules/.bin/newman  ## install newman (Postman's CLI runner) into .newman (used by tests/e2e)
+
 chart-test: install checkov-venv  ## render, lint, validate and scan the Helm chart; check skaffold.yaml
 	$(BIN)/python -m pytest tests/chart $(PYTEST_ARGS)
 
@@ -80,4 +89,4 @@ bench: install  ## benchmark proxy vs direct-to-mock (BENCH_ARGS="--streams 512 
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 clean:  ## remove the venv and caches
-	rm -rf $(VENV) $(CHECKOV_VENV) .pytest_cache
+	rm -rf $(VENV) $(CHECKOV_VENV) $(NEWMAN_DIR) .pytest_cache

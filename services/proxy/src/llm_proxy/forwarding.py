@@ -69,6 +69,15 @@ class Answer:
     attempts: int = 1
 
 
+def missing_key(backend: BackendConfig) -> UpstreamMisconfigured:
+    """The error for a backend that wants a key and has none: said at once, nothing sent upstream."""
+    fix = " or ".join(f"set {v} or {v}_FILE" for v in backend.key_variables) or "give it an api_key"
+    return UpstreamMisconfigured(
+        f"No API key is configured for the upstream backend '{backend.name}' ({fix}), so the proxy did not "
+        "call it. This is a proxy configuration problem, not a problem with your request."
+    )
+
+
 def _status_error(backend: BackendConfig, response: Response, body: bytes, redactor: Redactor) -> UpstreamError:
     passed = {k: v for k, v in response_headers(response.headers).items() if k.lower() != "content-type"}
     passed["Content-Type"] = response.headers.get("Content-Type", "application/json")
@@ -128,6 +137,8 @@ class Forwarder:
     async def attempt(self, call: UpstreamCall, route: Route, payload: bytes, deadline: float) -> Answer:
         """One upstream call for `route`; raises an UpstreamError when it fails."""
         backend = call.table.backends[route.backend]
+        if backend.key_required and not backend.api_key:
+            raise missing_key(backend)
         timeouts = call.table.timeouts_for(route)
         headers = upstream_headers(backend, call.client_headers, call.request_id)
         origin, path = self.upstreams.target(backend.base_url + upstream_path(call.api, route))

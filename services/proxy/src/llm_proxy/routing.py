@@ -75,6 +75,10 @@ class BackendConfig:
     idempotent: bool = False
     # Pass the client's `X-Mock-*` test headers on (the mock model's knobs). Off: they are dropped.
     forward_test_headers: bool = False
+    # The table gives it an `api_key`: a backend that wants one is not called while it is empty
+    # (`key_variables`: the environment variables it is read from, for the error that says so).
+    key_required: bool = False
+    key_variables: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -155,7 +159,18 @@ def _string(value: Any, where: str, *, required: bool = True) -> str:
     return value.strip()
 
 
-def _parse_backends(raw: Any) -> dict[str, BackendConfig]:
+def key_variables(raw: Any) -> dict[str, tuple[str, ...]]:
+    """Per backend, the `${VAR}` names its `api_key` is read from (before they are filled in)."""
+    if not isinstance(raw, Mapping):
+        return {}
+    return {
+        str(name): tuple(m.group(1) for m in _ENV.finditer(spec["api_key"]))
+        for name, spec in raw.items()
+        if isinstance(spec, Mapping) and isinstance(spec.get("api_key"), str)
+    }
+
+
+def _parse_backends(raw: Any, variables: Mapping[str, tuple[str, ...]]) -> dict[str, BackendConfig]:
     if not isinstance(raw, Mapping) or not raw:
         raise RoutingError("backends: must be a non-empty mapping of backend name to settings")
     backends = {}
@@ -190,6 +205,8 @@ def _parse_backends(raw: Any) -> dict[str, BackendConfig]:
             headers=tuple((str(k), v) for k, v in headers.items()),
             idempotent=_flag(spec.get("idempotent", False), f"{where}.idempotent"),
             forward_test_headers=_flag(spec.get("forward_test_headers", False), f"{where}.forward_test_headers"),
+            key_required="api_key" in spec,
+            key_variables=variables.get(name, ()),
         )
     return backends
 
@@ -306,7 +323,8 @@ def merge_routes(
     environ = os.environ if environ is None else environ
     reads = [] if reads is None else reads
     doc = _document(base, "", ("backends", "models"))
-    backends = _parse_backends(interpolate(doc.get("backends"), environ, reads))
+    raw_backends = doc.get("backends")
+    backends = _parse_backends(interpolate(raw_backends, environ, reads), key_variables(raw_backends))
     base_models = doc.get("models")
     if not isinstance(base_models, list) or not base_models:
         raise RoutingError("models: must be a non-empty list")

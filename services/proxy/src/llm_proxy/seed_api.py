@@ -24,7 +24,7 @@ from llm_common.seed import NOT_SEEN, SeedQuestionError, choose_question
 
 from .apis import SEED
 from .context import CONTEXT
-from .errors import ProxyError, UpstreamTimeout
+from .errors import ProxyError, UpstreamMisconfigured, UpstreamTimeout
 from .openai_api import check_budget, count_usage, read_body, upstream_call
 from .seen_samples import SEEN_TTL, SeenSamples
 from .state import FORWARDER, KNOWLEDGE, ROUTES, SEEN_SAMPLES, SETTINGS, SHARED
@@ -139,6 +139,8 @@ async def send_inference(request: web.Request) -> web.Response:
         raise SeedError(
             f"Error when sending inference to {model}, please try again (the model timed out)", status=504
         ) from None
+    except UpstreamMisconfigured as exc:  # trying again cannot help: say what the proxy lacks
+        raise SeedError(f"Error when sending inference to {model}", status=502, reason=exc.message) from None
     except (ProxyError, ValueError, KeyError, IndexError, TypeError) as exc:
         status = exc.http_status if isinstance(exc, ProxyError) and exc.http_status >= 500 else 502
         raise SeedError(f"Error when sending inference to {model}, please try again", status=status) from None
