@@ -184,3 +184,24 @@ async def test_the_auto_pipeline_gives_each_caller_its_own_reply_and_survives_a_
     finally:
         await pipeline.close()
         await redis.aclose()
+
+
+async def test_every_key_the_proxy_writes_has_its_prefix_and_expires(make_proxy, redis_server, keys_file, http):
+    keys_file.write_text(keys_yaml(extra="  - {key: budget-key-0005, name: budgeted, budget: {usd_per_day: 1}}\n"))
+    proxy = await make_proxy(
+        api_keys_file=keys_file, redis_url=redis_server.url, redis_prefix="team-x:", usage_retention_days=3
+    )
+    for key in ("team-key-0001", "budget-key-0005", "busy-key-0003"):
+        assert await status_of(proxy, http, key) == 200
+    async with http.get(proxy.make_url("/get_sample_questions"), headers={"Authorization": "Bearer ops-key-0002"}):
+        pass
+    async with http.get(proxy.make_url("/v1/usage"), headers={"Authorization": "Bearer ops-key-0002"}) as resp:
+        assert (await resp.json())["total"]["requests"] == 3  # written (a report writes at once)
+    names = [n for n in redis_server.command("KEYS", "*").split(b"\r\n") if n and n[:1] not in b"*$"]
+    kinds = {name.split(b":")[1] for name in names}
+    assert kinds == {b"limit", b"spend", b"usage", b"seen"} and all(n.startswith(b"team-x:") for n in names)
+    for name in names:
+        ttl = int(redis_server.command("TTL", name.decode())[1:])
+        assert 0 < ttl <= 3 * 86400, (name, ttl)
+    usage_key = next(n for n in names if b":usage:" in n).decode()
+    assert int(redis_server.command("TTL", usage_key)[1:]) > 2 * 86400  # usage_retention_days
