@@ -70,6 +70,22 @@ async def test_each_api_rewrites_the_model_and_swaps_the_key(make_proxy, recordi
     assert reply.headers["X-Request-Id"] == headers["X-Request-Id"]
 
 
+@pytest.mark.parametrize(
+    "path, raw",
+    [
+        ("/v1/embeddings", b'{"input": ["When is his birthday?"],   "model": "alias", "dimensions": 8}'),
+        ("/v1/completions", b'{"prompt": "When is his birthday?",   "model": "alias", "max_tokens": 5}'),
+    ],
+)
+async def test_embeddings_and_completions_are_never_grounded(make_proxy, recording_upstream, http, path, raw):
+    routes = rec_routes(recording_upstream, context="knowledge")
+    routes["models"][0].pop("upstream_model")  # the same name upstream: nothing for the proxy to change
+    proxy = await make_proxy(routes)
+    async with http.post(proxy.make_url(path), data=raw) as resp:
+        assert resp.status == 200
+    assert recording_upstream.raw == [raw] and recording_upstream.paths == [f"POST {path}"]
+
+
 async def test_a_model_look_up_answers_under_the_name_asked_for(make_proxy, recording_upstream, proxy_sdk, http):
     proxy = await make_proxy(rec_routes(recording_upstream, context="knowledge"))
     async with openai_client(proxy) as client:

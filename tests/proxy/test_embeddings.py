@@ -2,7 +2,6 @@
 vectors the upstream made, OpenAI's body shape, and body checks."""
 
 import base64
-import json
 import math
 import struct
 
@@ -65,16 +64,3 @@ async def test_a_bad_body_is_a_400_naming_the_field(proxy_server, http, body, pa
         status, error = resp.status, await resp.json()
     assert status == 400 and error["error"]["param"] == param and error["error"]["code"] == code
     assert_conforms(ERROR, error)
-
-
-async def test_an_unchanged_body_goes_up_as_the_clients_bytes(make_proxy, recording_upstream, http):
-    routes = {
-        "backends": {"rec": {"base_url": str(recording_upstream.make_url("/v1"))}},
-        # Embeddings are never grounded: a knowledge route sends them as they came.
-        "models": [{"name": "emb", "group": "openai", "backend": "rec", "context": "knowledge"}],
-    }
-    proxy = await make_proxy(routes)
-    raw = b'{"input": ["When is his birthday?"],   "model": "emb", "dimensions": 8}'
-    async with http.post(proxy.make_url("/v1/embeddings"), data=raw) as resp:
-        assert resp.status == 200 and json.loads(await resp.read())["model"] == "emb"
-    assert recording_upstream.raw == [raw] and recording_upstream.paths == ["POST /v1/embeddings"]
