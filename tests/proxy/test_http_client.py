@@ -57,7 +57,7 @@ async def echo_server(aiohttp_server):
 
 async def post(upstreams: Upstreams, url: str, body: bytes = b"{}"):
     origin, path = upstreams.target(url)
-    return await origin.post(path, HEADERS, body, connect_timeout=2)
+    return await origin.request("POST", path, HEADERS, body, connect_timeout=2)
 
 
 async def test_a_body_goes_up_and_comes_back_on_one_kept_alive_connection(upstreams, echo_server):

@@ -319,16 +319,6 @@ class Origin:
         self._all.add(connection)
         return connection, False
 
-    async def post(
-        self,
-        path: str,
-        headers: Mapping[str, str],
-        body: bytes,
-        connect_timeout: float,
-        progress: SendProgress | None = None,
-    ) -> Response:
-        return await self.request("POST", path, headers, body, connect_timeout, progress)
-
     async def request(
         self,
         method: str,
