@@ -11,6 +11,9 @@ import pytest
 from fixtures.clients import openai_client
 
 MODEL = "mock-gpt-model-0701"
+# Where a test is not about timeouts, a generous one: the test machine's own load (a TLS handshake
+# on a busy core, the loop that also runs the client and the mock) must not send it to the fallback.
+PATIENT = 2.0
 QUESTION = [{"role": "user", "content": "hi"}]
 
 
@@ -56,7 +59,9 @@ def keys_file(tmp_path):
 async def test_the_bucket_script_admits_exactly_the_burst_under_concurrency(make_proxy, redis_server, keys_file, http):
     # Client, mock and both proxies share this test's event loop: under 40 concurrent requests its
     # delays, not Redis, would exceed the default timeout and send requests to the fallback.
-    proxies = [await make_proxy(api_keys_file=keys_file, redis_url=redis_server.url, redis_timeout=2) for _ in range(2)]
+    proxies = [
+        await make_proxy(api_keys_file=keys_file, redis_url=redis_server.url, redis_timeout=PATIENT) for _ in range(2)
+    ]
     started = time.monotonic()
     statuses = await asyncio.gather(*(status_of(proxies[i % 2], http) for i in range(40)))
     elapsed = time.monotonic() - started
@@ -67,7 +72,7 @@ async def test_the_bucket_script_admits_exactly_the_burst_under_concurrency(make
 @pytest.mark.parametrize("shared", [False, True], ids=["in-process", "redis"])
 async def test_a_keys_file_reload_refills_no_bucket(make_proxy, redis_server, keys_file, http, shared):
     keys_file.write_text(keys_yaml(burst=3))
-    redis = {"redis_url": redis_server.url} if shared else {}
+    redis = {"redis_url": redis_server.url, "redis_timeout": PATIENT} if shared else {}
     proxy = await make_proxy(api_keys_file=keys_file, reload_interval=0.05, **redis)
     assert [await status_of(proxy, http) for _ in range(4)] == [200, 200, 200, 429]
     # A reload: a new key, and the team's burst raised (its bucket keeps its level, empty).
@@ -105,7 +110,7 @@ async def test_a_slow_redis_fails_nothing_and_is_used_again_once_it_answers(make
 
 async def test_a_flushed_redis_loads_its_script_again_and_limits_still_hold(make_proxy, redis_server, keys_file, http):
     keys_file.write_text(keys_yaml(burst=3))
-    proxy = await make_proxy(api_keys_file=keys_file, redis_url=redis_server.url)
+    proxy = await make_proxy(api_keys_file=keys_file, redis_url=redis_server.url, redis_timeout=PATIENT)
     assert [await status_of(proxy, http) for _ in range(4)] == [200, 200, 200, 429]
     assert redis_server.command("FLUSHALL") == b"+OK\r\n"
     assert redis_server.command("SCRIPT", "FLUSH") == b"+OK\r\n"
@@ -116,7 +121,9 @@ async def test_a_flushed_redis_loads_its_script_again_and_limits_still_hold(make
 
 
 async def test_usage_recorded_while_redis_is_down_is_written_when_it_is_back(make_proxy, redis_server, keys_file, http):
-    proxy = await make_proxy(api_keys_file=keys_file, redis_url=redis_server.url, redis_retry_interval=0.1)
+    proxy = await make_proxy(
+        api_keys_file=keys_file, redis_url=redis_server.url, redis_retry_interval=0.1, redis_timeout=PATIENT
+    )
     redis_server.stop()
     assert [await status_of(proxy, http, "busy-key-0003") for _ in range(3)] == [200, 200, 200]
     async with openai_client(proxy, "ops-key-0002") as client:
@@ -139,13 +146,13 @@ async def test_rediss_verifies_the_server_with_the_system_cas(
 ):
     keys_file.write_text(keys_yaml(burst=3))
     # Not trusted (the system's CAs do not know the test CA): no request fails, none is shared.
-    untrusted = await make_proxy(api_keys_file=keys_file, redis_url=tls_redis_server.url)
+    untrusted = await make_proxy(api_keys_file=keys_file, redis_url=tls_redis_server.url, redis_timeout=PATIENT)
     assert await status_of(untrusted, http) == 200
     state = await shared_state(untrusted, http)
     assert state["state"] == "in_process_fallback" and state["last_error"] == "ConnectionError"
     # Trusted through SSL_CERT_FILE, as upstream TLS is: limits are kept in the TLS Redis.
     monkeypatch.setenv("SSL_CERT_FILE", str(tls_redis_server.ca_path))
-    proxy = await make_proxy(api_keys_file=keys_file, redis_url=tls_redis_server.url)
+    proxy = await make_proxy(api_keys_file=keys_file, redis_url=tls_redis_server.url, redis_timeout=PATIENT)
     assert [await status_of(proxy, http) for _ in range(4)] == [200, 200, 200, 429]
     assert await shared_state(proxy, http) == {"backend": "redis", "state": "shared", "errors": 0}
     assert b"team" in tls_redis_server.command("KEYS", "llm-proxy:limit:*")
@@ -189,7 +196,11 @@ async def test_the_auto_pipeline_gives_each_caller_its_own_reply_and_survives_a_
 async def test_every_key_the_proxy_writes_has_its_prefix_and_expires(make_proxy, redis_server, keys_file, http):
     keys_file.write_text(keys_yaml(extra="  - {key: budget-key-0005, name: budgeted, budget: {usd_per_day: 1}}\n"))
     proxy = await make_proxy(
-        api_keys_file=keys_file, redis_url=redis_server.url, redis_prefix="team-x:", usage_retention_days=3
+        api_keys_file=keys_file,
+        redis_url=redis_server.url,
+        redis_prefix="team-x:",
+        usage_retention_days=3,
+        redis_timeout=PATIENT,
     )
     for key in ("team-key-0001", "budget-key-0005", "busy-key-0003"):
         assert await status_of(proxy, http, key) == 200

@@ -39,6 +39,8 @@ def write_setup(tmp_path, mock_server, redis_server, budget_tokens: int = 1_000_
         "LLM_PROXY_API_KEYS_FILE": str(keys),
         "LLM_PROXY_REDIS_URL": redis_server.url,
         "LLM_PROXY_REDIS_RETRY_INTERVAL": "0.2",
+        # A busy test machine must not send a request to the fallback: the scenarios stop Redis outright.
+        "LLM_PROXY_REDIS_TIMEOUT": "2",
     }
 
 
