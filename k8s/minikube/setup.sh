@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Start minikube, build both images into it, create the keys Secret, install the chart, print how
 # to reach the proxy. docs/minikube.md walks through the same steps by hand.
-# Usage: k8s/minikube/setup.sh   (optional env: NAMESPACE=llm-proxy RELEASE=llm OPENAI_API_KEY=...
-#        LLM_PROXY_API_KEYS=key1,key2)
+# Usage: LLM_PROXY_API_KEYS=key1,key2 k8s/minikube/setup.sh   (client keys required; optional env:
+#        NAMESPACE=llm-proxy RELEASE=llm OPENAI_API_KEY=...)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -15,6 +15,7 @@ KUBERNETES_VERSION=v1.33.1
 for tool in minikube kubectl helm; do
   command -v "$tool" >/dev/null || { echo "setup: $tool is not installed" >&2; exit 1; }
 done
+[[ -n ${LLM_PROXY_API_KEYS:-} ]] || { echo "setup: export LLM_PROXY_API_KEYS=key-one,key-two first (client keys)" >&2; exit 1; }
 
 # docker runtime: `minikube image build` and skaffold's minikube profile build into its daemon.
 # calico: the default CNI ignores NetworkPolicies; calico enforces the chart's.

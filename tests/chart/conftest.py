@@ -20,7 +20,12 @@ def load_values(name: str) -> dict:
     return yaml.safe_load(path.read_text()) if path else {}
 
 
-def render(values: dict, release: str = RELEASE) -> dict[str, str]:
+def render(values: dict, release: str = RELEASE, *, keyless: bool = True) -> dict[str, str]:
+    """The chart rendered. Values without client keys ask for anonymous access (the chart refuses
+    to render keyless otherwise), unless `keyless=False` leaves them as given."""
+    secrets = values.get("secrets") or {}
+    if keyless and not (secrets.get("clientKeys") or secrets.get("existingSecret")):
+        values = {**values, "proxy": {"allowAnonymous": True, **(values.get("proxy") or {})}}
     return hp.Chart.load(str(CHART)).render(values, name=release, namespace=NAMESPACE, is_install=True)
 
 

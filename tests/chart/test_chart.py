@@ -109,13 +109,14 @@ def test_configmaps_are_mounted_where_the_proxy_reads_them(env_render):
 
 
 def test_the_rendered_routing_table_is_one_the_proxy_accepts(env_render):
-    _, _, _, docs = env_render
+    _, values, _, docs = env_render
     cm = next(d for d in by_kind(docs, "ConfigMap") if d["metadata"]["name"].endswith("-routes"))
     table = parse_routes(cm["data"]["routes.yaml"], environ={})
     assert "mock-gpt-model-0701" in table.routes
     assert table.backends["mock"].base_url.startswith("http://llm-llm-proxy-mock.llm-proxy.svc")
-    # Clients' X-Mock-* knobs reach the in-cluster mock, and no other backend.
-    assert table.backends["mock"].forward_test_headers is True
+    # Clients' X-Mock-* knobs reach the in-cluster mock only where the values ask, and no other backend.
+    asked = bool((values.get("mock") or {}).get("forwardTestHeaders"))
+    assert table.backends["mock"].forward_test_headers is asked
     assert not [name for name, b in table.backends.items() if name != "mock" and b.forward_test_headers]
     knowledge = next(d for d in by_kind(docs, "ConfigMap") if d["metadata"]["name"].endswith("-knowledge"))
     assert len(json.loads(knowledge["data"]["knowledge.json"])["rows"]) >= 60

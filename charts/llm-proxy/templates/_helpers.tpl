@@ -103,8 +103,13 @@ app.kubernetes.io/component: mock-model
 {{- $routes := deepCopy .Values.routes }}
 {{- $backends := $routes.backends | default dict }}
 {{- if and .Values.mock.enabled (not (hasKey $backends "mock")) }}
-{{- /* Clients' X-Mock-* latency and fault knobs go to the mock only, as in the packaged table. */}}
-{{- $_ := set $backends "mock" (dict "base_url" (include "llm-proxy.mockUrl" .) "forward_test_headers" true) }}
+{{- /* The mock bills nothing, so a broken call to it may be repeated (idempotent). Clients' X-Mock-*
+latency and fault knobs reach it only when mock.forwardTestHeaders asks (anyone could stall it). */}}
+{{- $mock := dict "base_url" (include "llm-proxy.mockUrl" .) "idempotent" true }}
+{{- if .Values.mock.forwardTestHeaders }}
+{{- $_ := set $mock "forward_test_headers" true }}
+{{- end }}
+{{- $_ := set $backends "mock" $mock }}
 {{- end }}
 {{- range $routes.models }}
 {{- if not (hasKey $backends .backend) }}
