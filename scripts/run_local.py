@@ -45,7 +45,8 @@ async def main() -> int:
     env.setdefault("LLM_PROXY_DRAIN_DELAY", "0")  # no load balancer to wait for on a laptop
     services = [
         ("mock", "mock-model", ["--host", "127.0.0.1", "--port", mock_port]),
-        ("proxy", "llm-proxy", ["--host", "127.0.0.1", "--port", proxy_port]),
+        # On a laptop, on 127.0.0.1: no client keys unless LLM_PROXY_API_KEYS(_FILE) sets some.
+        ("proxy", "llm-proxy", ["--host", "127.0.0.1", "--port", proxy_port, "--allow-anonymous"]),
     ]
     procs: list[tuple[str, asyncio.subprocess.Process]] = []
     pumps = []

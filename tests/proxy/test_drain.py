@@ -55,7 +55,7 @@ async def test_sigterm_drains_in_flight_streams(processes, tmp_path):
     routes.write_text(
         yaml.safe_dump(
             {
-                "backends": {"mock": {"base_url": f"http://127.0.0.1:{mock_port}/v1"}},
+                "backends": {"mock": {"base_url": f"http://127.0.0.1:{mock_port}/v1", "forward_test_headers": True}},
                 "models": [{"name": "mock-gpt-model-0701", "group": "mock", "backend": "mock"}],
             }
         )
@@ -68,6 +68,7 @@ async def test_sigterm_drains_in_flight_streams(processes, tmp_path):
         str(proxy_port),
         "--routes",
         str(routes),
+        "--allow-anonymous",
         env={"LLM_PROXY_DRAIN_DELAY": "1.0", "LLM_PROXY_DRAIN_GRACE": "15"},
     )
     base = f"http://127.0.0.1:{proxy_port}"

@@ -37,7 +37,9 @@ class Stack:
         }
         self.routes = tmp / "routes.yaml"
         self.routes.write_text(yaml.safe_dump(routes))
-        self.settings = ProxySettings(routes=self.routes, log_requests=False, retry_attempts=1, api_keys=api_keys)
+        self.settings = ProxySettings(
+            routes=self.routes, log_requests=False, retry_attempts=1, api_keys=api_keys, allow_anonymous=True
+        )
         self.loop = asyncio.new_event_loop()
         self.ready = threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True)

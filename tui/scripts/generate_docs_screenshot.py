@@ -37,7 +37,7 @@ async def main(out: Path) -> None:
     routes = tmp / "routes.yaml"
     routes.write_text(ROOT.joinpath("services/proxy/src/llm_proxy/data/routes.yaml").read_text())
     os.environ["MOCK_MODEL_URL"] = f"http://127.0.0.1:{mock_port}/v1"  # the packaged table's mock backend
-    proxy, port = await serve(create_proxy(ProxySettings(routes=routes, log_requests=False)))
+    proxy, port = await serve(create_proxy(ProxySettings(routes=routes, log_requests=False, allow_anonymous=True)))
     app = LlmTui(
         TuiConfig(url=f"http://127.0.0.1:{port}"),
         store=ConversationStore(tmp / "c"),

@@ -37,8 +37,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if not app[CLIENT_KEYS].current.enabled:
         log.warning(
-            "NO CLIENT KEYS CONFIGURED: the proxy serves anyone who can reach it. "
-            "Set LLM_PROXY_API_KEYS or LLM_PROXY_API_KEYS_FILE to require keys."
+            "ANONYMOUS ACCESS (--allow-anonymous): no client keys are configured and the proxy serves anyone "
+            "who can reach it. Set LLM_PROXY_API_KEYS_FILE or LLM_PROXY_API_KEYS to require keys."
         )
     _run(serve(app, settings))
     return 0

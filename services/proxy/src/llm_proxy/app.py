@@ -128,7 +128,7 @@ def create_app(settings: ProxySettings | None = None) -> web.Application:
     app[CLIENT_KEYS] = Reloadable(
         "client_keys",
         settings.api_keys_file,
-        lambda path: load_client_keys(settings.api_keys, path, env_limit),
+        lambda path: load_client_keys(settings.api_keys, path, env_limit, allow_anonymous=settings.allow_anonymous),
         on_reload,
     )
     url = redis_url(settings.redis_url, settings.redis_url_file)

@@ -23,10 +23,12 @@ OPEN_PATHS = frozenset({"/healthz", "/readyz"})
 
 
 def _bearer(request: web.Request) -> str | None:
+    """The key as sent: only the spaces HTTP allows around it are dropped, never Unicode whitespace
+    (keys are visible ASCII, so a key with any other character around it is a wrong key)."""
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
-    if scheme.lower() == "bearer" and token.strip():
-        return token.strip()
+    if scheme.lower() == "bearer" and token.strip(" \t"):
+        return token.strip(" \t")
     return request.headers.get("api-key") or None  # Azure-style clients
 
 

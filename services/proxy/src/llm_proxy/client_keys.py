@@ -12,8 +12,9 @@ The file is either one key per line, or YAML with per-key options:
         admin: true                        # may read GET /v1/usage
 
 (key_options.py parses the options.) Keys from LLM_PROXY_API_KEYS share one optional limit,
-LLM_PROXY_API_KEYS_RATE_LIMIT / _BURST. Keys are compared in constant time. With no key configured the proxy serves everyone (and
-says so loudly at start).
+LLM_PROXY_API_KEYS_RATE_LIMIT / _BURST. Keys are compared in constant time. A file that is neither
+a plain list nor valid YAML `keys:` is refused, so it never fails open. Without any key the proxy
+does not start (nor takes a reload that leaves none) unless anonymous access is asked for.
 """
 
 from __future__ import annotations
@@ -21,11 +22,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import yaml
 
+from .config_errors import field_names, kind, yaml_problem
 from .key_options import parse_admin, parse_budget, parse_rate_limit
 from .quotas import Budget, RateLimit
 
@@ -49,34 +53,78 @@ def _digest(key: str) -> bytes:
     return hashlib.sha256(key.encode()).digest()
 
 
+# A key is visible ASCII without spaces (what a bearer token can carry), so nothing about it
+# depends on how a client or a file strips whitespace.
+_KEY = re.compile(r"^[\x21-\x7e]+$")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")  # goes into logs and metric labels
+ENTRY_FIELDS = frozenset({"key", "name", "models", "rate_limit", "budget", "admin"})
+NO_KEYS = (
+    "no client keys are configured, so anyone who reaches the proxy could use it (and spend its backends' keys). "
+    "Set LLM_PROXY_API_KEYS_FILE (a mounted Secret; one key per line, or YAML) or LLM_PROXY_API_KEYS, "
+    "or start with --allow-anonymous / LLM_PROXY_ALLOW_ANONYMOUS=true to serve anyone on purpose"
+)
+
+
+def _is_plain_list(lines: list[str]) -> bool:
+    """One key per line: every line a key, with no space or `:` (YAML starts with neither)."""
+    return all(_KEY.match(line) and ":" not in line and not line.startswith(("-", "{", "[")) for line in lines)
+
+
+def _entry(spec: Any, i: int, source: str) -> ClientKey:
+    where = f"{source}: keys[{i}]"
+    if not isinstance(spec, dict):
+        raise ValueError(f"{where}: must be a mapping with key (and optionally name, models, rate_limit...)")
+    unknown = set(spec) - ENTRY_FIELDS
+    if unknown:  # a misspelt `models` must not leave the key unrestricted
+        known = ", ".join(sorted(ENTRY_FIELDS))
+        raise ValueError(f"{where}: unknown field(s) {field_names(unknown)} (known: {known})")
+    key = spec.get("key")
+    if not isinstance(key, str) or not _KEY.match(key):
+        raise ValueError(f"{where}.key: must be visible ASCII characters without spaces, got {kind(key)}")
+    name = spec.get("name", f"key-{i + 1}")
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise ValueError(f"{where}.name: must be letters, digits and ._- (at most 64), got {kind(name)}")
+    models = spec.get("models")
+    if models is not None and (not isinstance(models, list) or not all(isinstance(m, str) for m in models)):
+        raise ValueError(f"{where}.models: must be a list of model names")
+    return ClientKey(
+        name,
+        _digest(key),
+        frozenset(models) if models is not None else None,
+        rate_limit=parse_rate_limit(spec.get("rate_limit"), f"{where}.rate_limit"),
+        budget=parse_budget(spec.get("budget"), f"{where}.budget"),
+        admin=parse_admin(spec.get("admin"), f"{where}.admin"),
+    )
+
+
 def _parse_file(text: str, source: str) -> list[ClientKey]:
-    doc = None
+    """The keys of a keys file: a plain list, or YAML `keys:`. Anything else is refused (ValueError
+    naming the line or the key path, never a key): a file meant as YAML that does not parse must
+    not become a list of its own lines, each one a valid key."""
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.strip().startswith("#")]
+    if _is_plain_list(lines):
+        return [ClientKey(f"key-{i + 1}", _digest(k)) for i, k in enumerate(lines)]
     try:
         doc = yaml.safe_load(text)
-    except yaml.YAMLError:
-        pass
-    if isinstance(doc, dict) and "keys" in doc:
-        out = []
-        for i, spec in enumerate(doc["keys"] or []):
-            if not isinstance(spec, dict) or not isinstance(spec.get("key"), str) or not spec["key"].strip():
-                raise ValueError(f"{source}: keys[{i}].key must be a non-empty string")
-            models = spec.get("models")
-            if models is not None and (not isinstance(models, list) or not all(isinstance(m, str) for m in models)):
-                raise ValueError(f"{source}: keys[{i}].models must be a list of model names")
-            where = f"{source}: keys[{i}]"
-            out.append(
-                ClientKey(
-                    str(spec.get("name") or f"key-{i + 1}"),
-                    _digest(spec["key"].strip()),
-                    frozenset(models) if models is not None else None,
-                    rate_limit=parse_rate_limit(spec.get("rate_limit"), f"{where}.rate_limit"),
-                    budget=parse_budget(spec.get("budget"), f"{where}.budget"),
-                    admin=parse_admin(spec.get("admin"), f"{where}.admin"),
-                )
-            )
-        return out
-    lines = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.strip().startswith("#")]
-    return [ClientKey(f"key-{i + 1}", _digest(k)) for i, k in enumerate(lines)]
+    except yaml.YAMLError as exc:
+        raise ValueError(f"{source}: {yaml_problem(exc)}") from None
+    if not isinstance(doc, dict) or set(doc) != {"keys"}:
+        raise ValueError(
+            f"{source}: not a keys file: either one key per line (no spaces or ':'), "
+            "or YAML with a single top-level 'keys:' list"
+        )
+    entries = doc["keys"] or []
+    if not isinstance(entries, list):
+        raise ValueError(f"{source}: keys: must be a list")
+    return [_entry(spec, i, source) for i, spec in enumerate(entries)]
+
+
+def _unique(keys: list[ClientKey], where: list[str]) -> None:
+    seen: dict[bytes, str] = {}
+    for key, place in zip(keys, where, strict=True):
+        if key.digest in seen:  # which entry's options would apply would depend on the order
+            raise ValueError(f"{place}: the same key as {seen[key.digest]}")
+        seen[key.digest] = place
 
 
 class ClientKeys:
@@ -96,13 +144,24 @@ class ClientKeys:
         return found
 
 
-def load_client_keys(env_keys: str, path: Path | None, env_limit: RateLimit | None = None) -> ClientKeys:
-    """Keys from LLM_PROXY_API_KEYS (each with `env_limit`, its own bucket) and the keys file."""
-    keys = [
-        ClientKey(f"env-{i + 1}", _digest(k.strip()), rate_limit=env_limit)
-        for i, k in enumerate(env_keys.split(","))
-        if k.strip()
-    ]
+def load_client_keys(
+    env_keys: str, path: Path | None, env_limit: RateLimit | None = None, *, allow_anonymous: bool = False
+) -> ClientKeys:
+    """Keys from LLM_PROXY_API_KEYS (each with `env_limit`, its own bucket) and the keys file.
+    Raises ValueError for a key that is not one, a key twice, or no key at all unless anonymous
+    access was asked for."""
+    keys: list[ClientKey] = []
+    where: list[str] = []
+    for i, raw in enumerate(k.strip() for k in env_keys.split(",") if k.strip()):
+        if not _KEY.match(raw):
+            raise ValueError(f"LLM_PROXY_API_KEYS[{i}]: a key must be visible ASCII characters without spaces")
+        keys.append(ClientKey(f"env-{i + 1}", _digest(raw), rate_limit=env_limit))
+        where.append(f"LLM_PROXY_API_KEYS[{i}]")
     if path is not None:
-        keys += _parse_file(Path(path).read_text(encoding="utf-8"), str(path))
+        from_file = _parse_file(Path(path).read_text(encoding="utf-8"), str(path))
+        keys += from_file
+        where += [f"{path}: keys[{i}]" for i in range(len(from_file))]
+    _unique(keys, where)
+    if not keys and not allow_anonymous:
+        raise ValueError(NO_KEYS)
     return ClientKeys(keys)

@@ -6,7 +6,9 @@ from typing import Any
 
 from aiohttp import web
 
-from .state import KNOWLEDGE, METRICS, ROUTES, SERVING, SHARED
+from .state import CLIENT_KEYS, KNOWLEDGE, METRICS, ROUTES, SERVING, SHARED
+
+REFUSED = "the last change was refused; the previous version is in force and the proxy's log says why"
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -27,10 +29,11 @@ async def readyz(request: web.Request) -> web.Response:
         # Redis not answering leaves the proxy ready (it falls back to in-process state): shown, not failed.
         "shared_state": app[SHARED].status(),
     }
-    if routes.last_error:
-        body["routes_reload_error"] = routes.last_error
-    if knowledge.last_error:
-        body["knowledge_reload_error"] = knowledge.last_error
+    # /readyz is open to anyone: it says which reload was refused, never why (the log does; a
+    # message could quote a line of a file that holds keys).
+    for name, reloadable in (("routes", routes), ("knowledge", knowledge), ("client_keys", app[CLIENT_KEYS])):
+        if reloadable.last_error:
+            body[f"{name}_reload_error"] = REFUSED
     return web.json_response(body)
 
 

@@ -12,12 +12,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from .config_errors import kind
 from .quotas import Budget, RateLimit
 
 
 def _positive(value: Any, where: str, *, whole: bool = False) -> float:
     if isinstance(value, bool) or not isinstance(value, int if whole else (int, float)) or value <= 0:
-        raise ValueError(f"{where}: must be a positive {'whole number' if whole else 'number'}, got {value!r}")
+        raise ValueError(f"{where}: must be a positive {'whole number' if whole else 'number'}, got {kind(value)}")
     return float(value)
 
 
@@ -31,7 +32,7 @@ def parse_rate_limit(value: Any, where: str) -> RateLimit | None:
     if burst is not None:
         burst = _positive(burst, f"{where}.burst")
         if burst < 1:
-            raise ValueError(f"{where}.burst: must be at least 1, got {burst!r}")
+            raise ValueError(f"{where}.burst: must be at least 1")
     return RateLimit.of(per_minute, burst)
 
 
@@ -52,5 +53,5 @@ def parse_admin(value: Any, where: str) -> bool:
     if value is None:
         return False
     if not isinstance(value, bool):
-        raise ValueError(f"{where}: must be true or false, got {value!r}")
+        raise ValueError(f"{where}: must be true or false, got {kind(value)}")
     return value

@@ -26,6 +26,7 @@ from typing import Any
 
 import yaml
 
+from .config_errors import field_names, kind, yaml_problem
 from .prices import Price, parse_price
 
 GROUPS = ("fine-tuned", "mock", "openai")
@@ -36,7 +37,12 @@ _HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")  # RFC 9110 token
 
 
 class RoutingError(ValueError):
-    """The table is invalid; the message names the key and the problem."""
+    """The table is invalid; the message names the key and the problem, never a value (config_errors.py)."""
+
+
+def _name(value: Any) -> str:
+    """A model or backend name a message may show: quoted if it is one, else not shown at all."""
+    return repr(value) if isinstance(value, str) and _NAME.match(value) else "(not a valid name)"
 
 
 @dataclass(frozen=True)
@@ -58,7 +64,7 @@ class Timeouts:
             if key not in values:
                 raise RoutingError(f"{where}.{key}: unknown timeout (known: {', '.join(values)})")
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-                raise RoutingError(f"{where}.{key}: must be a positive number of seconds, got {value!r}")
+                raise RoutingError(f"{where}.{key}: must be a positive number of seconds, got {kind(value)}")
             values[key] = float(value)
         return Timeouts(**values)
 
@@ -155,7 +161,7 @@ def _string(value: Any, where: str, *, required: bool = True) -> str:
     if value is None and not required:
         return ""
     if not isinstance(value, str) or (required and not value.strip()):
-        raise RoutingError(f"{where}: must be a non-empty string, got {value!r}")
+        raise RoutingError(f"{where}: must be a non-empty string, got {kind(value)}")
     return value.strip()
 
 
@@ -182,10 +188,10 @@ def _parse_backends(raw: Any, variables: Mapping[str, tuple[str, ...]]) -> dict[
             raise RoutingError(f"{where}: must be a mapping with base_url (and optionally api_key)")
         unknown = set(spec) - {"base_url", "api_key", "timeouts", "headers", "idempotent", "forward_test_headers"}
         if unknown:
-            raise RoutingError(f"{where}: unknown key(s) {', '.join(sorted(map(str, unknown)))}")
+            raise RoutingError(f"{where}: unknown key(s) {field_names(unknown)}")
         base_url = _string(spec.get("base_url"), f"{where}.base_url")
         if not base_url.startswith(("http://", "https://")):
-            raise RoutingError(f"{where}.base_url: must start with http:// or https://, got {base_url!r}")
+            raise RoutingError(f"{where}.base_url: must start with http:// or https://")
         headers = spec.get("headers") or {}
         if not isinstance(headers, Mapping) or not all(isinstance(v, str) for v in headers.values()):
             raise RoutingError(f"{where}.headers: must be a mapping of header name to string")
@@ -226,19 +232,21 @@ def _parse_route(where: str, spec: Any, backends: Mapping[str, BackendConfig], s
         "price",
     }
     if unknown:
-        raise RoutingError(f"{where}: unknown key(s) {', '.join(sorted(map(str, unknown)))}")
+        raise RoutingError(f"{where}: unknown key(s) {field_names(unknown)}")
     name = _string(spec.get("name"), f"{where}.name")
     if not _NAME.match(name):
-        raise RoutingError(f"{where}.name: {name!r} is not a valid model name")
+        raise RoutingError(
+            f"{where}.name: not a valid model name (letters, digits and ._:/@- up to 200, starting with a letter or digit)"
+        )
     group = _string(spec.get("group"), f"{where}.group")
     if group not in GROUPS:
-        raise RoutingError(f"{where}.group: must be one of {', '.join(GROUPS)}, got {group!r}")
+        raise RoutingError(f"{where}.group: must be one of {', '.join(GROUPS)}")
     backend = _string(spec.get("backend"), f"{where}.backend")
     if backend not in backends:
-        raise RoutingError(f"{where}.backend: unknown backend {backend!r} (known: {', '.join(sorted(backends))})")
+        raise RoutingError(f"{where}.backend: unknown backend {_name(backend)} (known: {', '.join(sorted(backends))})")
     context = spec.get("context") or "none"
     if context not in CONTEXTS:
-        raise RoutingError(f"{where}.context: must be one of {', '.join(CONTEXTS)}, got {context!r}")
+        raise RoutingError(f"{where}.context: must be one of {', '.join(CONTEXTS)}")
     fallbacks = spec.get("fallbacks") or []
     if not isinstance(fallbacks, list) or not all(isinstance(f, str) and f for f in fallbacks):
         raise RoutingError(f"{where}.fallbacks: must be a list of model names")
@@ -269,7 +277,7 @@ def _check_fallbacks(routes: Mapping[str, Route], where: Mapping[str, str]) -> N
     for route in routes.values():
         for target in route.fallbacks:
             if target not in routes:
-                raise RoutingError(f"{where[route.name]}.fallbacks: unknown model {target!r}")
+                raise RoutingError(f"{where[route.name]}.fallbacks: unknown model {_name(target)}")
             if target == route.name:
                 raise RoutingError(f"{where[route.name]}.fallbacks: {route.name!r} falls back to itself")
     # A cycle would let a request bounce between models forever.
@@ -294,7 +302,7 @@ def _document(text: str, where: str, allowed: tuple[str, ...]) -> Mapping[str, A
     try:
         doc = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise RoutingError(f"{where}not valid YAML: {exc}") from None
+        raise RoutingError(f"{where}{yaml_problem(exc)}") from None
     if doc is None and "backends" not in allowed:
         return {}  # an empty overlay publishes nothing
     if not isinstance(doc, Mapping):
@@ -303,7 +311,7 @@ def _document(text: str, where: str, allowed: tuple[str, ...]) -> Mapping[str, A
     unknown = set(doc) - set(allowed)
     if unknown:
         hint = "" if "backends" in allowed else " (an overlay holds only 'models'; backends come from the base)"
-        raise RoutingError(f"{where}unknown top-level key(s) {', '.join(sorted(map(str, unknown)))}{hint}")
+        raise RoutingError(f"{where}unknown top-level key(s) {field_names(unknown)}{hint}")
     return doc
 
 
@@ -346,7 +354,7 @@ def merge_routes(
             where = f"{overlay_name}: models[{i}]"
             name = spec.get("name") if isinstance(spec, Mapping) else None
             if not isinstance(name, str) or not name.strip():
-                raise RoutingError(f"{where}.name: must be a non-empty string, got {name!r}")
+                raise RoutingError(f"{where}.name: must be a non-empty string, got {kind(name)}")
             if name in seen:
                 raise RoutingError(f"{where}.name: duplicate model name {name!r} (first at {seen[name]})")
             seen[name] = where

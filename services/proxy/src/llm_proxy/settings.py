@@ -63,6 +63,11 @@ class ProxySettings:
         3.0, "Seconds between SIGTERM (not ready) and closing the listener, for endpoints to catch up.", minimum=0
     )
     drain_grace: float = setting(25.0, "Seconds in-flight requests and streams get to finish after that.", minimum=0)
+    allow_anonymous: bool = setting(
+        False,
+        "Serve clients without a key when none is configured (`--allow-anonymous`); off: the proxy refuses to start "
+        "without client keys, and refuses a keys-file change that leaves none.",
+    )
     api_keys: str = setting("", "Comma-separated client keys (prefer `api_keys_file`, a mounted Secret).")
     api_keys_file: Path | None = setting(None, "Client-keys file: one key per line, or YAML with per-key options.")
     metrics_require_key: bool = setting(False, "Require a client key for `/metrics` too.")
@@ -133,6 +138,13 @@ def parse_args(argv: list[str] | None = None, environ: Mapping[str, str] | None 
     p.add_argument("--log-format", choices=["text", "json"])
     p.add_argument("--log-level")
     p.add_argument("--access-log", action="store_const", const="true", default=None)
+    p.add_argument(
+        "--allow-anonymous",
+        action="store_const",
+        const="true",
+        default=None,
+        help="serve clients without a key when no client keys are configured (env LLM_PROXY_ALLOW_ANONYMOUS)",
+    )
     args = vars(p.parse_args(argv))
     config = args.pop("config")
     try:
