@@ -275,6 +275,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--soak", type=int, default=0, help="also soak for N seconds, sampling RSS")
     p.add_argument("--litellm", action="store_true", help="also measure LiteLLM's proxy (installs it)")
     p.add_argument("--no-redis", action="store_true", help="leave out the proxy with Redis-backed limits")
+    p.add_argument("--output", default="latest", help="results file name in bench/results (default: latest)")
     args = p.parse_args(argv)
     for tool in ("wrk", "taskset", *(() if args.no_redis else ("redis-server",))):
         if not shutil.which(tool):
@@ -390,9 +391,9 @@ def main(argv: list[str] | None = None) -> int:
             f"{s['rss_end_mib']:.1f} MiB, slope after warm-up {s['slope_mib_per_10min']:+.2f} MiB / 10 min."
         )
     text = "\n".join(md) + "\n"
-    (RESULTS / "latest.md").write_text(text)
-    (RESULTS / "latest.json").write_text(json.dumps(result, indent=2) + "\n")
-    plot(result, targets)
+    (RESULTS / f"{args.output}.md").write_text(text)
+    (RESULTS / f"{args.output}.json").write_text(json.dumps(result, indent=2) + "\n")
+    plot(result, targets, RESULTS / f"{args.output}.png")
     print(text)
     return 0
 
@@ -410,7 +411,7 @@ def redis_summary(rows: list[dict]) -> dict:
     }
 
 
-def plot(result: dict, targets: list[str]) -> None:
+def plot(result: dict, targets: list[str], path: Path) -> None:
     try:
         import matplotlib
 
@@ -432,7 +433,7 @@ def plot(result: dict, targets: list[str]) -> None:
         ax.set_title(title)
         ax.legend()
     fig.tight_layout()
-    fig.savefig(RESULTS / "latest.png", dpi=110)
+    fig.savefig(path, dpi=110)
 
 
 if __name__ == "__main__":
