@@ -90,6 +90,7 @@ class SharedState:
                 retry=Retry(NoBackoff(), 0),
                 retry_on_timeout=False,
                 health_check_interval=0,
+                socket_keepalive=True,  # long-idle connections through NATs and load balancers stay open
                 max_connections=512,
             )
         # The per-request commands (the rate-limit script) share round trips: redis_pipeline.py.
