@@ -12,9 +12,8 @@ Optionally LiteLLM's proxy is measured the same way (installed into bench/.venv-
     .venv/bin/python bench/run.py --litellm       # + LiteLLM's proxy side by side
 
 Both proxies under test ("proxy", in-process limits, and "redis", the same with
-LLM_PROXY_REDIS_URL: limits, budget and usage in a redis-server on core 1) get one client key with
-a rate limit and a token budget too large to refuse anything, so every request goes through the
-limit and budget checks and is counted. `--no-redis` leaves the "redis" target out.
+LLM_PROXY_REDIS_URL: limits and usage in a redis-server on core 1) get one client key with a rate
+limit too large to refuse anything, so every request takes a token from its bucket and is counted. `--no-redis` leaves the "redis" target out.
 
 Needs `wrk` (Debian package), `taskset` and, for the "redis" target, `redis-server` (Debian package). Writes bench/results/latest.md (+ .json, + .png when
 matplotlib is installed).
@@ -200,11 +199,10 @@ def routes_file(mock_url: str) -> Path:
 
 
 def keys_file() -> Path:
-    """The bench's client key, with a limit and a budget that never refuse: both are checked."""
+    """The bench's client key, with a rate limit that never refuses: every request takes a token."""
     path = Path(tempfile.mkdtemp()) / "keys.yaml"
     path.write_text(
-        f"keys:\n  - {{key: {BENCH_KEY}, name: bench, rate_limit: {{requests_per_minute: 600000000, burst: 100000000}},"
-        " budget: {tokens_per_day: 1000000000000}}\n"
+        f"keys:\n  - {{key: {BENCH_KEY}, name: bench, rate_limit: {{requests_per_minute: 600000000, burst: 100000000}}}}\n"
     )
     return path
 
@@ -369,7 +367,7 @@ def main(argv: list[str] | None = None) -> int:
     if "redis" in result:
         r = result["redis"]
         md.append(
-            f'Redis-backed limits ("redis" vs "proxy", both with the same key, limit and budget): '
+            f'Redis-backed limits ("redis" vs "proxy", both with the same key and limit): '
             f"{r['rps_ratio_64']:.1%} of the in-process throughput at 64 connections; "
             f"added median {r['added_p50_ms_1']:+.3f} ms at 1 connection ({r['one_connection_row']})."
         )

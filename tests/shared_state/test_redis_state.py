@@ -95,9 +95,14 @@ async def test_a_slow_redis_fails_nothing_and_is_used_again_once_it_answers(make
             asyncio.gather(*(status_of(proxy, http, "busy-key-0003") for _ in range(20))), timeout=10
         )
         assert statuses == [200] * 20
-        state = await shared_state(proxy, http)
-        # The request timed out; the probe's pings since fail to connect in time.
-        assert state["state"] == "in_process_fallback" and state["last_error"] in {"TimeoutError", "ConnectionError"}
+
+        # The key is far from its limit, so its scripts run in the background: they time out there.
+        async def fallen_back() -> bool:
+            return (await shared_state(proxy, http))["state"] == "in_process_fallback"
+
+        await eventually(fallen_back, "the timeout noticed")
+        # The script timed out; the probe's pings since fail to connect in time.
+        assert (await shared_state(proxy, http))["last_error"] in {"TimeoutError", "ConnectionError"}
     finally:
         redis_server.resume()
 
@@ -216,3 +221,22 @@ async def test_every_key_the_proxy_writes_has_its_prefix_and_expires(make_proxy,
         assert 0 < ttl <= 3 * 86400, (name, ttl)
     usage_key = next(n for n in names if b":usage:" in n).decode()
     assert int(redis_server.command("TTL", usage_key)[1:]) > 2 * 86400  # usage_retention_days
+
+
+async def test_a_client_far_from_its_limit_waits_for_no_script_and_its_limit_still_holds(
+    make_proxy, redis_server, keys_file, http
+):
+    keys_file.write_text(
+        keys_yaml(extra="  - {key: far-key-0006, name: far, rate_limit: {requests_per_minute: 1, burst: 120}}\n")
+    )
+    proxies = [
+        await make_proxy(api_keys_file=keys_file, redis_url=redis_server.url, redis_timeout=PATIENT) for _ in range(2)
+    ]
+    statuses = [await status_of(proxies[i % 2], http, "far-key-0006") for i in range(60)]
+    assert statuses == [200] * 60
+    # Admitted without waiting, yet every token was taken from the shared bucket, by both replicas.
+    level = float(redis_server.command("HGET", "llm-proxy:limit:far", "level").split(b"\r\n")[1])
+    assert 59 <= level <= 61
+    # Near empty, every request waits for the script again: exactly the burst gets through.
+    statuses += [await status_of(proxies[i % 2], http, "far-key-0006") for i in range(90)]
+    assert statuses.count(200) == 120 and statuses[:120] == [200] * 120
