@@ -105,6 +105,9 @@ async def test_a_busy_mock_stays_responsive_and_stops_on_sigterm():
             streams = [
                 asyncio.create_task(http.post(url, json={**BODY, "stream": True}, headers=headers)) for headers in busy
             ]
+            # A question of about 1 MB: matching it against the pack used to take minutes of CPU.
+            long_question = {"role": "user", "content": "When is his birthday? " + "and his hobbies " * 60_000}
+            streams.append(asyncio.create_task(http.post(url, json={**BODY, "messages": [long_question]})))
             await asyncio.sleep(0.5)
             async with http.get(f"{base}/healthz", timeout=aiohttp.ClientTimeout(total=10)) as resp:
                 assert resp.status == 200

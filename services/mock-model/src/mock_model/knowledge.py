@@ -63,9 +63,15 @@ class KnowledgeBase:
         words = frozenset(norm.split())
         best, best_score = None, 0.0
         for entry in self.entries:
-            ratio = difflib.SequenceMatcher(None, norm, entry.normalised).ratio()
             overlap = len(words & entry.words) / max(len(words | entry.words), 1)
-            score = max(ratio, overlap)
+            # The ratio is at most 2*shorter/(sum of lengths): when that cannot reach the threshold the
+            # (quadratic) comparison is skipped, so a long question costs no more than a short one
+            # (a 1 MB question used to hold the mock's event loop for minutes).
+            shorter, longer = sorted((len(norm), len(entry.normalised)))
+            if 2 * shorter < MATCH_THRESHOLD * (shorter + longer):
+                score = overlap
+            else:
+                score = max(difflib.SequenceMatcher(None, norm, entry.normalised).ratio(), overlap)
             if score > best_score:
                 best, best_score = entry, score
         return (best, best_score) if best is not None and best_score >= MATCH_THRESHOLD else None

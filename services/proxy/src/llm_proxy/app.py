@@ -11,13 +11,15 @@ from aiohttp import web
 
 from . import health, openai_api, seed_api, usage_api
 from .auth import auth_middleware
+from .caps import RequestCaps
 from .client_keys import ClientKeys, load_client_keys
 from .errors import error_middleware
 from .forwarding import Forwarder
+from .guard import header_middleware, name_the_server
 from .http_client import Upstreams
 from .knowledge import KnowledgePack, load_knowledge
 from .limits import Limiter
-from .logs import Redactor, RequestLog
+from .logs import Redactor, RequestLog, redact_logs_with
 from .metrics import ProxyMetrics
 from .observe import observe_middleware
 from .prices import PriceTable
@@ -77,7 +79,11 @@ async def _forwarder(app: web.Application) -> AsyncIterator[None]:
         probe_timeout=settings.request_budget,  # no probe outlives its request
     )
     upstreams = Upstreams()
-    app[FORWARDER] = Forwarder(upstreams, breakers, metrics, app[REDACTOR], RetryPolicy.from_settings(settings))
+    caps = RequestCaps(settings.max_n, settings.max_output_tokens)
+    policy = RetryPolicy.from_settings(settings)
+    app[FORWARDER] = Forwarder(
+        upstreams, breakers, metrics, app[REDACTOR], policy, caps, max_body=settings.max_upstream_body_bytes
+    )
     yield
     await upstreams.close()
 
@@ -101,12 +107,14 @@ async def _request_log(app: web.Application) -> AsyncIterator[None]:
 def create_app(settings: ProxySettings | None = None) -> web.Application:
     settings = settings or ProxySettings()
     app = web.Application(
-        middlewares=[observe_middleware, error_middleware, auth_middleware],
+        middlewares=[observe_middleware, error_middleware, header_middleware, auth_middleware],
         client_max_size=settings.max_body_bytes,
     )
     app[SETTINGS] = settings
+    app.on_response_prepare.append(name_the_server)
     metrics = app[METRICS] = ProxyMetrics()
     redactor = app[REDACTOR] = Redactor()
+    redact_logs_with(redactor)  # log lines lose the backend keys it learns, too
     secrets: set[str] = set()  # every backend key seen: a rotated-out key stays redacted too
 
     def on_reload(name: str, result: str) -> None:

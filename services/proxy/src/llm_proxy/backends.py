@@ -10,6 +10,7 @@ from collections.abc import Mapping
 
 from multidict import CIMultiDict
 
+from .logs import Redactor
 from .routing import BackendConfig
 
 # Request headers of the client that may reach an upstream: the mock's test knobs, and only to a
@@ -17,28 +18,12 @@ from .routing import BackendConfig
 # Authorization.
 FORWARDED_PREFIXES = ("x-mock-",)
 
-# Response headers that describe a hop, not the answer, or that we set ourselves.
-DROPPED_RESPONSE_HEADERS = frozenset(
-    h.lower()
-    for h in (
-        "Connection",
-        "Keep-Alive",
-        "Proxy-Authenticate",
-        "Proxy-Authorization",
-        "TE",
-        "Trailer",
-        "Transfer-Encoding",
-        "Upgrade",
-        "Content-Length",
-        "Content-Encoding",
-        "Date",
-        "Server",
-        "Set-Cookie",
-        "X-Request-Id",
-        "Alt-Svc",
-        "Via",
-    )
+# Upstream response headers a client gets: what describes the answer, nothing else (an upstream
+# that echoes Authorization, sets cookies or names its servers keeps that to itself).
+PASSED_RESPONSE_HEADERS = frozenset(
+    {"content-type", "retry-after", "openai-model", "openai-processing-ms", "openai-version"}
 )
+PASSED_RESPONSE_PREFIXES = ("x-ratelimit-",)
 
 
 def test_headers(client_headers: Mapping[str, str]) -> dict[str, str]:
@@ -66,5 +51,13 @@ def upstream_headers(backend: BackendConfig, client_headers: Mapping[str, str], 
     return headers
 
 
-def response_headers(upstream: Mapping[str, str]) -> dict[str, str]:
-    return {k: v for k, v in upstream.items() if k.lower() not in DROPPED_RESPONSE_HEADERS}
+def response_headers(upstream: Mapping[str, str], redactor: Redactor) -> dict[str, str]:
+    """The allowlisted upstream headers; one whose value holds anything key-shaped is dropped."""
+    passed = {}
+    for name, value in upstream.items():
+        lower = name.lower()
+        if (lower in PASSED_RESPONSE_HEADERS or lower.startswith(PASSED_RESPONSE_PREFIXES)) and redactor.text(
+            value
+        ) == value:
+            passed[name] = value
+    return passed

@@ -12,15 +12,20 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from llm_common.openai_errors import error_json
+
 from .apis import Api, upstream_body, upstream_path
 from .backends import response_headers, upstream_headers
+from .caps import CapExceeded, RequestCaps
 from .client_keys import ClientKey
 from .errors import (
     CircuitOpen,
+    InvalidRequest,
     UpstreamError,
     UpstreamMisconfigured,
     UpstreamProtocolError,
@@ -78,19 +83,57 @@ def missing_key(backend: BackendConfig) -> UpstreamMisconfigured:
     )
 
 
+_CODE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+
+
+def _server_error_body(backend: str, status: int, body: bytes) -> bytes:
+    """Our own error for an upstream 5xx: its status and its error code, never its text (a server
+    failing may dump anything, down to the request it was sent)."""
+    code = None
+    try:
+        error = json.loads(body).get("error")
+        code = error.get("code") if isinstance(error, dict) else None
+    except (ValueError, AttributeError, RecursionError):
+        pass
+    code = code if isinstance(code, str) and _CODE.match(code) else f"upstream_http_{status}"
+    return error_json(f"The upstream '{backend}' failed with HTTP {status}", "upstream_error", code, None)
+
+
 def _status_error(backend: BackendConfig, response: Response, body: bytes, redactor: Redactor) -> UpstreamError:
-    passed = {k: v for k, v in response_headers(response.headers).items() if k.lower() != "content-type"}
-    passed["Content-Type"] = response.headers.get("Content-Type", "application/json")
+    passed = response_headers(response.headers, redactor)
     if response.status in (401, 403):
         hint = "" if backend.api_key else " (no API key is configured for it)"
         return UpstreamMisconfigured(
             f"The upstream backend '{backend.name}' rejected the proxy's credentials with HTTP {response.status}"
             f"{hint}. This is a proxy configuration problem, not a problem with your request."
         )
+    if response.status >= 500:
+        passed["Content-Type"] = "application/json"
+        return UpstreamStatus(response.status, _server_error_body(backend.name, response.status, body), passed)
+    passed.setdefault("Content-Type", "application/json")
     return UpstreamStatus(response.status, redactor.bytes(body), passed)
 
 
+async def _read_capped(response: Response, limit: int, backend: str) -> bytes:
+    """The whole body, or UpstreamProtocolError (not retried; the connection dropped) past `limit` bytes."""
+    parts: list[bytes] = []
+    size = 0
+    while chunk := await response.readany():
+        size += len(chunk)
+        if size > limit:
+            response.close()
+            error = UpstreamProtocolError(
+                f"The upstream '{backend}' sent an answer larger than {limit} bytes, more than this proxy passes on",
+                code="upstream_response_too_large",
+            )
+            error.retryable = False  # the same request would get the same answer
+            raise error
+        parts.append(chunk)
+    return b"".join(parts)
+
+
 _DECODER = json.JSONDecoder()
+ERROR_BODY_LIMIT = 1024 * 1024  # an error body is read whole to pass it on; none needs more
 
 
 def _usage_of(body: bytes, backend: str, api: Api) -> dict[str, Any] | None:
@@ -127,12 +170,16 @@ class Forwarder:
         metrics: ProxyMetrics,
         redactor: Redactor,
         policy: RetryPolicy,
+        caps: RequestCaps,
+        max_body: int = 32 * 1024 * 1024,
     ) -> None:
         self.upstreams = upstreams
         self.breakers = breakers
         self.metrics = metrics
         self.redactor = redactor
         self.policy = policy
+        self.caps = caps
+        self.max_body = max_body  # a whole (not streamed) answer is held in memory: at most this much
 
     async def attempt(self, call: UpstreamCall, route: Route, payload: bytes, deadline: float) -> Answer:
         """One upstream call for `route`; raises an UpstreamError when it fails."""
@@ -150,20 +197,21 @@ class Forwarder:
             async with asyncio.timeout_at(min(loop.time() + timeouts.first_byte, deadline)):
                 response = await origin.request(call.api.method, path, headers, payload, timeouts.connect, progress)
                 if response.status >= 400:
-                    body = await response.read()
+                    body = await _read_capped(response, ERROR_BODY_LIMIT, backend.name)
                     response.release()
                     raise _status_error(backend, response, body, self.redactor)
                 if call.stream and response.headers.get("Content-Type", "").startswith("text/event-stream"):
                     stream = UpstreamStream(response, call.api.scanner(strip_usage=call.strip_usage))
                     await stream.open(timeouts.first_byte)
-                    return Answer(route, response.status, response_headers(response.headers), stream=stream)
+                    passed = response_headers(response.headers, self.redactor)
+                    return Answer(route, response.status, passed, stream=stream)
             async with asyncio.timeout_at(min(loop.time() + timeouts.idle, deadline)):
-                body = await response.read()
+                body = await _read_capped(response, self.max_body, backend.name)
             response.release()
             return Answer(
                 route,
                 response.status,
-                response_headers(response.headers),
+                response_headers(response.headers, self.redactor),
                 body=body,
                 usage=_usage_of(body, backend.name, call.api),
             )
@@ -179,12 +227,24 @@ class Forwarder:
             raise error from None
 
     def candidates(self, call: UpstreamCall, route: Route) -> list[Route]:
-        """The route, then its fallbacks that exist and that the client's key may use."""
+        """The route (400 if the request asks it for more than its caps), then its fallbacks that
+        exist, that the client's key may use and whose caps the request keeps within."""
         table, client = call.table, call.client
+        try:
+            self.caps.check(call.body, route.caps, route.name)
+        except CapExceeded as exc:
+            raise InvalidRequest(exc.message, param=exc.param, code=exc.code) from None
         if not call.api.fallbacks:
             return [route]
         fallbacks = (table.routes[name] for name in route.fallbacks if name in table.routes)
-        return [route, *(r for r in fallbacks if client is None or client.allows(r.name))]
+        return [
+            route,
+            *(
+                r
+                for r in fallbacks
+                if (client is None or client.allows(r.name)) and self.caps.allows(call.body, r.caps, r.name)
+            ),
+        ]
 
     async def forward(self, call: UpstreamCall, route: Route) -> Answer:
         """Try the route, with retries, then each fallback; return the first answer or raise the last error.

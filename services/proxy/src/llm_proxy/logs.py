@@ -9,10 +9,16 @@ import os
 import re
 import sys
 import time
+import weakref
 from collections.abc import Iterable
 from typing import Any, TextIO
 
 _SECRETS = re.compile(r"(sk-[A-Za-z0-9_\-]{6,}|Bearer\s+[A-Za-z0-9._\-~+/=]{6,})")
+# Credential headers as they appear in a logged raw request (aiohttp's parser errors quote the
+# line they stopped at): the rest of the line goes, whatever the key looks like.
+_CREDENTIAL_HEADERS = re.compile(
+    r"(?i)\b(authorization|proxy-authorization|api-key|x-api-key|cookie|set-cookie)(\s*:\s*).*"
+)
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._\-]{1,128}$")
 
 
@@ -29,6 +35,7 @@ class Redactor:
     def text(self, value: str) -> str:
         if self._known is not None:
             value = self._known.sub("[REDACTED]", value)
+        value = _CREDENTIAL_HEADERS.sub(r"\1\2[REDACTED]", value)
         return _SECRETS.sub("[REDACTED]", value)
 
     def bytes(self, value: bytes) -> bytes:
@@ -47,6 +54,43 @@ def request_id(inbound: str | None) -> str:
     return os.urandom(16).hex()  # the shape of uuid4().hex at a fifth of the cost
 
 
+class RedactingFilter(logging.Filter):
+    """On every log handler: each record's message and traceback pass the redactors (the app's,
+    which know the backend keys, and the patterns every Redactor has) before any formatter sees
+    them. aiohttp logs a request its parser refused with the raw line, `Authorization` included."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.redactors: weakref.WeakSet[Redactor] = weakref.WeakSet()
+        self._patterns = Redactor()
+
+    def _clean(self, text: str) -> str:
+        for redactor in list(self.redactors) or [self._patterns]:
+            text = redactor.text(text)
+        return text
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        cleaned = self._clean(message)
+        if cleaned != message:
+            record.msg, record.args = cleaned, None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = self._clean(record.exc_text)
+        if record.stack_info:
+            record.stack_info = self._clean(record.stack_info)
+        return True
+
+
+LOG_FILTER = RedactingFilter()
+
+
+def redact_logs_with(redactor: Redactor) -> None:
+    """Let the log filter use `redactor` too (the app's, which learns every backend key)."""
+    LOG_FILTER.redactors.add(redactor)
+
+
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry = {
@@ -58,7 +102,9 @@ class JsonFormatter(logging.Formatter):
         fields = getattr(record, "fields", None)
         if fields:
             entry.update(fields)
-        if record.exc_info:
+        if record.exc_text:
+            entry["exception"] = record.exc_text
+        elif record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return json.dumps(entry, default=str)
 
@@ -78,6 +124,7 @@ def configure(log_format: str, level: str) -> None:
         handler.setFormatter(JsonFormatter())
     else:
         handler.setFormatter(TextFormatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    handler.addFilter(LOG_FILTER)
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

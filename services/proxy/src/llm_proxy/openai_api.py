@@ -43,8 +43,8 @@ def lookup(table: RoutingTable, model: str, ctx: RequestContext) -> Route:
     """The route for `model`, if the client may use it."""
     ctx.model = model[:200]  # logged as asked; metrics count names not in the table as unknown
     route = table.get(model)
-    if route is None:
-        raise ModelNotFound(model, table.names())
+    if route is None:  # the message lists the models this client may use, no others
+        raise ModelNotFound(model, [n for n in table.names() if ctx.client is None or ctx.client.allows(n)])
     ctx.model = route.name
     if ctx.client is not None and not ctx.client.allows(route.name):
         raise PermissionDenied(f"This API key may not use the model '{route.name}'", param="model")

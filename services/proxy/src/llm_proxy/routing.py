@@ -26,6 +26,7 @@ from typing import Any
 
 import yaml
 
+from .caps import Caps, parse_caps
 from .config_errors import field_names, kind, yaml_problem
 from .prices import Price, parse_price
 
@@ -99,6 +100,7 @@ class Route:
     source: str = "base"  # base | overlay: which file the entry came from
     idempotent: bool | None = None  # None: the backend's
     price: Price | None = None  # USD per million tokens; None: the packaged price table's
+    caps: Caps | None = None  # `limits:` on n and output tokens; None: the proxy's (caps.py)
 
 
 def _flag(value: Any, where: str) -> bool:
@@ -230,6 +232,7 @@ def _parse_route(where: str, spec: Any, backends: Mapping[str, BackendConfig], s
         "timeouts",
         "idempotent",
         "price",
+        "limits",
     }
     if unknown:
         raise RoutingError(f"{where}: unknown key(s) {field_names(unknown)}")
@@ -253,12 +256,14 @@ def _parse_route(where: str, spec: Any, backends: Mapping[str, BackendConfig], s
     timeouts = None
     if spec.get("timeouts") is not None:
         timeouts = backends[backend].timeouts.merged(spec["timeouts"], f"{where}.timeouts")
-    price = None
-    if spec.get("price") is not None:
-        try:
+    price = caps = None
+    try:
+        if spec.get("price") is not None:
             price = parse_price(spec["price"], f"{where}.price")
-        except ValueError as exc:
-            raise RoutingError(str(exc)) from None
+        if spec.get("limits") is not None:
+            caps = parse_caps(spec["limits"], f"{where}.limits")
+    except ValueError as exc:
+        raise RoutingError(str(exc)) from None
     return Route(
         name=name,
         group=group,
@@ -270,6 +275,7 @@ def _parse_route(where: str, spec: Any, backends: Mapping[str, BackendConfig], s
         source=source,
         idempotent=None if spec.get("idempotent") is None else _flag(spec["idempotent"], f"{where}.idempotent"),
         price=price,
+        caps=caps,
     )
 
 

@@ -42,7 +42,25 @@ class ProxySettings:
     access_log: bool = setting(False, "aiohttp's own access log (the request line above says more).")
     max_body_bytes: int = setting(1_048_576, "Larger request bodies get 413.", minimum=1024)
     max_messages: int = setting(256, "More messages in one chat request get 400.", minimum=1)
+    max_n: int = setting(
+        8,
+        "Largest `n` (and legacy `best_of`) a request may ask for; more get 400. A model's `limits:` may say otherwise.",
+        minimum=1,
+        maximum=128,
+    )
+    max_output_tokens: int = setting(
+        32768,
+        "Largest `max_tokens` / `max_completion_tokens` / `max_output_tokens` a request may ask for; more get 400. "
+        "A model's `limits:` may say otherwise.",
+        minimum=1,
+    )
     max_content_depth: int = setting(8, "Deeper JSON nesting in a request body gets 400.", minimum=2)
+    max_upstream_body_bytes: int = setting(
+        33_554_432,
+        "Largest whole (not streamed) upstream answer passed on; a larger one is dropped with 502 "
+        "`upstream_response_too_large` (it would be held in memory whole).",
+        minimum=65536,
+    )
     retry_attempts: int = setting(3, "Attempts per model, the first included.", minimum=1, maximum=10)
     request_attempts: int = setting(
         5, "Upstream calls one request may make in all, across its retries and fallbacks.", minimum=1, maximum=30
