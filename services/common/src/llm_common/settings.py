@@ -17,6 +17,7 @@ it came under, so an operator sees which variable to fix:
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import math
 import os
@@ -194,6 +195,29 @@ def load(
         raise
     except (TypeError, ValueError) as exc:  # a cross-field check in the class's __post_init__
         raise SettingsError(str(exc)) from None
+
+
+def from_command_line(
+    cls: type[T],
+    prefix: str,
+    parser: argparse.ArgumentParser,
+    argv: list[str] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> T:
+    """Settings from a service's command line: `parser` defines a flag per setting it exposes
+    (`--name` for field `name`, default None); `--config FILE` is added here and names the
+    settings file, else `PREFIX` + `CONFIG` in the environment does. A bad value exits with the
+    parser's usage error naming the flag or variable."""
+    parser.add_argument("--config", type=Path, help=f"settings file (YAML; env {prefix}CONFIG)")
+    flags = vars(parser.parse_args(argv))
+    config_file: Path | None = flags.pop("config")
+    environ = os.environ if environ is None else environ
+    if config_file is None and environ.get(prefix + "CONFIG"):
+        config_file = Path(environ[prefix + "CONFIG"])
+    try:
+        return load(cls, prefix, flags=flags, environ=environ, config_file=config_file)
+    except SettingsError as exc:
+        parser.error(str(exc))
 
 
 def describe(cls: type[Any], prefix: str) -> list[SettingInfo]:

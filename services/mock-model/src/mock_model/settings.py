@@ -9,13 +9,12 @@ is generated from this class.
 from __future__ import annotations
 
 import argparse
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, get_args
 
-from llm_common.settings import SettingsError, load, setting
+from llm_common.settings import from_command_line, setting
 
 ENV_PREFIX = "MOCK_MODEL_"
 
@@ -54,25 +53,12 @@ class MockSettings:
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = setting("INFO", "Lowest level logged.")
 
 
-def load_settings(
-    flags: Mapping[str, object] | None = None,
-    environ: Mapping[str, str] | None = None,
-    config_file: Path | None = None,
-) -> MockSettings:
-    """Settings from flags, the environment and a settings file (`MOCK_MODEL_CONFIG` if not given)."""
-    environ = os.environ if environ is None else environ
-    if config_file is None and environ.get(ENV_PREFIX + "CONFIG"):
-        config_file = Path(environ[ENV_PREFIX + "CONFIG"])
-    return load(MockSettings, ENV_PREFIX, flags=flags, environ=environ, config_file=config_file)
-
-
 def parse_args(argv: list[str] | None = None, environ: Mapping[str, str] | None = None) -> MockSettings:
     p = argparse.ArgumentParser(prog="mock-model", description="OpenAI-compatible mock model service")
     p.add_argument("--host", help="address to listen on (default 0.0.0.0)")
     p.add_argument("--port", help="port (default 5050)")
     p.add_argument("--models", help="comma-separated names for /v1/models")
     p.add_argument("--knowledge", help="knowledge pack JSON (default: packaged)")
-    p.add_argument("--config", type=Path, help="settings file (YAML; env MOCK_MODEL_CONFIG)")
     p.add_argument("--ttft-ms")
     p.add_argument("--token-delay-ms")
     p.add_argument("--tokens-per-chunk")
@@ -83,9 +69,4 @@ def parse_args(argv: list[str] | None = None, environ: Mapping[str, str] | None 
     p.add_argument("--ft-step-seconds")
     p.add_argument("--access-log", action="store_const", const="true", default=None)
     p.add_argument("--log-level")
-    args = vars(p.parse_args(argv))
-    config = args.pop("config")
-    try:
-        return load_settings(args, environ, config)
-    except SettingsError as exc:
-        p.error(str(exc))
+    return from_command_line(MockSettings, ENV_PREFIX, p, argv, environ)

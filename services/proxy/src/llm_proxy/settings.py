@@ -9,13 +9,12 @@ same way); docs/configuration.md is generated from this class.
 from __future__ import annotations
 
 import argparse
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from llm_common.settings import SettingsError, load, setting
+from llm_common.settings import from_command_line, setting
 
 ENV_PREFIX = "LLM_PROXY_"
 
@@ -133,18 +132,6 @@ class ProxySettings:
     )
 
 
-def load_settings(
-    flags: Mapping[str, object] | None = None,
-    environ: Mapping[str, str] | None = None,
-    config_file: Path | None = None,
-) -> ProxySettings:
-    """Settings from flags, the environment and a settings file (`LLM_PROXY_CONFIG` if not given)."""
-    environ = os.environ if environ is None else environ
-    if config_file is None and environ.get(ENV_PREFIX + "CONFIG"):
-        config_file = Path(environ[ENV_PREFIX + "CONFIG"])
-    return load(ProxySettings, ENV_PREFIX, flags=flags, environ=environ, config_file=config_file)
-
-
 def parse_args(argv: list[str] | None = None, environ: Mapping[str, str] | None = None) -> ProxySettings:
     p = argparse.ArgumentParser(prog="llm-proxy", description="Kubernetes-native LLM proxy")
     p.add_argument("--host", help="address to listen on (default 0.0.0.0)")
@@ -152,7 +139,6 @@ def parse_args(argv: list[str] | None = None, environ: Mapping[str, str] | None 
     p.add_argument("--routes", help="routing table YAML (env LLM_PROXY_ROUTES; default: packaged table)")
     p.add_argument("--routes-overlay", help="overlay file or directory of *.yaml (env LLM_PROXY_ROUTES_OVERLAY)")
     p.add_argument("--knowledge", help="knowledge pack JSON (env LLM_PROXY_KNOWLEDGE; default: packaged)")
-    p.add_argument("--config", type=Path, help="settings file (YAML; env LLM_PROXY_CONFIG)")
     p.add_argument("--log-format", choices=["text", "json"])
     p.add_argument("--log-level")
     p.add_argument("--access-log", action="store_const", const="true", default=None)
@@ -163,9 +149,4 @@ def parse_args(argv: list[str] | None = None, environ: Mapping[str, str] | None 
         default=None,
         help="serve clients without a key when no client keys are configured (env LLM_PROXY_ALLOW_ANONYMOUS)",
     )
-    args = vars(p.parse_args(argv))
-    config = args.pop("config")
-    try:
-        return load_settings(args, environ, config)
-    except SettingsError as exc:
-        p.error(str(exc))
+    return from_command_line(ProxySettings, ENV_PREFIX, p, argv, environ)
