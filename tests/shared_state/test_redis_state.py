@@ -223,7 +223,7 @@ async def test_every_key_the_proxy_writes_has_its_prefix_and_expires(make_proxy,
     assert int(redis_server.command("TTL", usage_key)[1:]) > 2 * 86400  # usage_retention_days
 
 
-async def test_a_client_far_from_its_limit_waits_for_no_script_and_its_limit_still_holds(
+async def test_a_client_far_from_its_limit_waits_for_no_round_trip_and_its_limit_still_holds(
     make_proxy, redis_server, keys_file, http
 ):
     keys_file.write_text(
@@ -234,9 +234,15 @@ async def test_a_client_far_from_its_limit_waits_for_no_script_and_its_limit_sti
     ]
     statuses = [await status_of(proxies[i % 2], http, "far-key-0006") for i in range(60)]
     assert statuses == [200] * 60
-    # Admitted without waiting, yet every token was taken from the shared bucket, by both replicas.
-    level = float(redis_server.command("HGET", "llm-proxy:limit:far", "level").split(b"\r\n")[1])
-    assert 59 <= level <= 61
+    # Admitted without waiting, yet every token is taken from the shared bucket (paid within
+    # moments, several at once), by both replicas: 60 of 120 left, give or take the refill.
+
+    async def paid() -> bool:
+        level = float(redis_server.command("HGET", "llm-proxy:limit:far", "level").split(b"\r\n")[1])
+        assert level >= 59.9, level  # never more taken than admitted
+        return level <= 60.1
+
+    await eventually(paid, "the tokens owed paid into Redis")
     # Near empty, every request waits for the script again: exactly the burst gets through.
     statuses += [await status_of(proxies[i % 2], http, "far-key-0006") for i in range(90)]
     assert statuses.count(200) == 120 and statuses[:120] == [200] * 120

@@ -94,6 +94,7 @@ async def _shared_state(app: web.Application) -> AsyncIterator[None]:
     if shared.enabled and await shared.call("ping", lambda redis: redis.ping()) is not None:
         log.info("shared state: Redis answers; limits, budgets, usage and seed state are shared by all replicas")
     yield
+    await app[LIMITER].close()  # tokens taken without waiting, paid into the shared buckets
     await app[USAGE].close()  # this replica's last counts, if Redis takes them
     await shared.close()
 

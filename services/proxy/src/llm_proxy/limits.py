@@ -36,7 +36,9 @@ if TYPE_CHECKING:
 
 # KEYS[1] the client's bucket (hash: level, at), KEYS[2] its spend today (hash: tokens, nano_usd).
 # ARGV[1] tokens per millisecond (0: no rate limit), ARGV[2] burst, ARGV[3] the bucket's TTL in ms
-# (the time it takes to fill up: a bucket gone after that is the same as a full one).
+# (the time it takes to fill up: a bucket gone after that is the same as a full one), ARGV[4] tokens
+# owed for requests already admitted (taken as they are, the level may go below 0), or 0: take one
+# if there is one.
 # Returns {milliseconds to wait (0: admitted), tokens spent today, nano-USD spent today, tokens left
 # in the bucket x 1000 (-1000: no rate limit)}.
 TOKEN_BUCKET_LUA = """
@@ -59,7 +61,10 @@ if rate > 0 then
     at = now
   end
   level = math.min(burst, level)
-  if level >= 1 then
+  local owed = tonumber(ARGV[4])
+  if owed > 0 then
+    level = level - owed
+  elseif level >= 1 then
     level = level - 1
   else
     wait = math.ceil((1 - level) / rate)
@@ -103,20 +108,25 @@ ADMITTED = Admission(0.0)
 
 
 # A client with a rate limit and no budget that had at least HEADROOM tokens left when last seen,
-# less than FRESH seconds ago, is admitted without waiting for Redis: its script still runs (the
-# token is still taken from the shared bucket, and the reply refreshes the view) but off the
-# request path. Only more than HEADROOM requests through other replicas within FRESH could then
-# get one past the limit; near empty, every request waits for the script, which is exact. A
-# client with a budget always waits: its spend is read as it stands.
+# less than FRESH seconds ago, is admitted without waiting for Redis: the tokens it takes are owed
+# and paid into the shared bucket within PAY_DELAY, one script for all of them, whose reply
+# refreshes the view. Only more than HEADROOM requests through other replicas within FRESH could
+# then let one past the limit, and what was taken is taken all the same (the level may go below 0
+# and the client waits longer). Near empty, and for a client with a budget (its spend is read as
+# it stands), every request waits for the script, which is exact.
 HEADROOM = 50
 FRESH = 0.5
+PAY_DELAY = 0.02
 
 
 @dataclass(slots=True)
 class _View:
-    at: float  # time.monotonic() of the reply
-    level: float  # tokens left then, less the requests admitted since on this replica
-    in_flight: int = 0  # scripts sent in the background whose replies have not come
+    """What this replica knows of a client's shared bucket."""
+
+    at: float = 0.0  # time.monotonic() of the last reply
+    level: float = 0.0  # tokens left then, less what was admitted here since
+    owed: int = 0  # tokens admitted here and not sent yet
+    paying: int = 0  # tokens sent in a payment whose reply has not come
 
 
 class Limiter:
@@ -126,7 +136,8 @@ class Limiter:
         self.metrics = metrics
         self.local = LocalBuckets()
         self._views: dict[str, _View] = {}  # by client name: bounded by the keys configured
-        self._background: set[asyncio.Task[Admission | None]] = set()
+        self._payments: set[asyncio.Task[None]] = set()
+        self._timers: dict[str, tuple[asyncio.TimerHandle, ClientKey]] = {}  # payments due, by client name
 
     async def admit(self, client: ClientKey) -> Admission:
         """Take a token from the client's bucket and learn its spend today: one Redis call at most,
@@ -137,29 +148,59 @@ class Limiter:
             return ADMITTED
         if self.shared.pipeline is not None and self.shared.available:
             view = self._views.get(client.name)
-            fresh = view is not None and time.monotonic() - view.at < FRESH
-            if view is not None and fresh and budget is None and view.level >= HEADROOM + 1:
+            if (
+                view is not None
+                and budget is None
+                and view.level >= HEADROOM + 1
+                and time.monotonic() - view.at < FRESH
+            ):
                 view.level -= 1
-                view.in_flight += 1
-                task = asyncio.get_running_loop().create_task(self._take_shared(client, background=True))
-                self._background.add(task)
-                task.add_done_callback(self._background.discard)
+                view.owed += 1
+                if view.owed == 1:  # the first debt since the last payment: pay shortly
+                    timer = asyncio.get_running_loop().call_later(PAY_DELAY, self._pay, client)
+                    self._timers[client.name] = (timer, client)
                 return ADMITTED
-            admission = await self._take_shared(client)
-            if admission is not None:
-                return admission
+            reply = await self._script(client, 0)
+            if reply is not None:
+                wait_ms, tokens, nano_usd = self._observe(client, reply)
+                return Admission(wait_ms / 1000, (tokens, nano_usd) if budget is not None else None)
         wait = self.local.take(client.name, limit, time.monotonic()) if limit is not None else 0.0
         return Admission(wait)
 
-    async def _take_shared(self, client: ClientKey, background: bool = False) -> Admission | None:
-        """Run the script for `client`; None when Redis did not answer."""
+    def _pay(self, client: ClientKey) -> None:
+        self._timers.pop(client.name, None)
+        task = asyncio.get_running_loop().create_task(self._send_owed(client))
+        self._payments.add(task)
+        task.add_done_callback(self._payments.discard)
+
+    async def _send_owed(self, client: ClientKey) -> None:
+        view = self._views[client.name]
+        owed, view.owed = view.owed, 0
+        if owed <= 0:
+            return
+        view.paying += owed
+        reply = await self._script(client, owed)
+        view.paying -= owed
+        if reply is not None:
+            self._observe(client, reply)
+
+    def _observe(self, client: ClientKey, reply: list[int]) -> tuple[int, int, int]:
+        """Refresh the view from a script's reply; (wait ms, tokens spent, nano-USD spent)."""
+        wait_ms, tokens, nano_usd, level_milli = (int(x) for x in reply)
+        view = self._views.setdefault(client.name, _View())
+        view.at = time.monotonic()
+        view.level = level_milli / 1000 - view.owed - view.paying
+        return wait_ms, tokens, nano_usd
+
+    async def _script(self, client: ClientKey, owed: int) -> list[int] | None:
+        """The script's reply for `client` (taking one token, or paying `owed`); None when Redis did not answer."""
         pipeline, limit = self.shared.pipeline, client.rate_limit
         assert pipeline is not None
         keys = [self.shared.key("limit", client.name), self.shared.key("spend", self.ledger.today(), client.name)]
-        args: list[float | int] = [0, 0, 0]
+        args: list[float | int] = [0, 0, 0, 0]
         if limit is not None:
             ttl_ms = math.ceil(limit.burst / limit.per_second * 1000) + 60_000
-            args = [limit.per_second / 1000, limit.burst, ttl_ms]
+            args = [limit.per_second / 1000, limit.burst, ttl_ms, owed]
 
         async def run(redis: Redis) -> list[int]:
             try:
@@ -169,16 +210,16 @@ class Limiter:
                 reply = await pipeline.execute("EVALSHA", SCRIPT_SHA, 2, *keys, *args)
             return reply
 
-        reply = await self.shared.call("limit", run)
-        view = self._views.get(client.name)
-        if background and view is not None:
-            view.in_flight -= 1
-        if reply is None:
-            return None
-        wait_ms, tokens, nano_usd, level_milli = (int(x) for x in reply)
-        in_flight = view.in_flight if view is not None else 0
-        self._views[client.name] = _View(time.monotonic(), level_milli / 1000 - in_flight, in_flight)
-        return Admission(wait_ms / 1000, (tokens, nano_usd) if client.budget is not None else None)
+        return await self.shared.call("limit", run)
+
+    async def close(self) -> None:
+        """At shutdown: pay what is owed now (if Redis takes it) and wait for the payments."""
+        due, self._timers = self._timers, {}
+        for timer, client in due.values():
+            timer.cancel()
+            self._pay(client)
+        if self._payments:
+            await asyncio.gather(*self._payments, return_exceptions=True)
 
     def rate_limited(self, client: ClientKey, wait: float) -> RateLimited:
         self.metrics.of(self.metrics.rate_limited, client.name).inc()
