@@ -1,9 +1,11 @@
-"""Property-based: malformed bodies thrown at both APIs never produce a 5xx of the proxy's own,
-and the server stays healthy."""
+"""Property-based: malformed bodies and headers thrown at the APIs never produce a 5xx of the
+proxy's own, and the server stays healthy."""
 
+import asyncio
 import json
 
 import aiohttp
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -78,3 +80,53 @@ async def test_chat_completions_never_fails_on_bad_bodies(proxy_server, body):
 @given(body=st.one_of(seed_like.map(lambda d: json.dumps(d).encode()), raw_bodies))
 async def test_send_inference_never_fails_on_bad_bodies(proxy_server, body):
     await _post_then_check_alive(proxy_server, "/send_inference", body)
+
+
+# Bad headers: names and values as raw bytes (anything but the line ends that frame them), on a
+# proxy that checks keys, to every API. The HTTP parser may refuse a request (400, connection
+# closed); the proxy itself answers 4xx or 2xx, never 5xx, and stays healthy.
+header_names = st.one_of(
+    st.sampled_from([b"Authorization", b"api-key", b"X-Request-Id", b"X-Mock-Fault", b"X-Mock-TTFT-Ms", b"Cookie"]),
+    st.binary(min_size=1, max_size=12).filter(lambda b: b"\r" not in b and b"\n" not in b and b":" not in b),
+)
+header_values = st.one_of(
+    st.binary(max_size=40).filter(lambda b: b"\r" not in b and b"\n" not in b),
+    st.sampled_from([b"Bearer fuzz-key-1234", b"Bearer \xff\xfe", b"\xc3\xa9", b"Bearer " + b"k" * 5000]),
+)
+PATHS = [b"/v1/chat/completions", b"/v1/responses", b"/v1/embeddings", b"/v1/completions", b"/v1/models"]
+FUZZ_BODY = json.dumps(
+    {"model": "mock-gpt-model-0701", "messages": [{"role": "user", "content": "hi"}], "input": "hi", "prompt": "hi"}
+).encode()
+
+
+@pytest.fixture
+async def keyed_proxy(make_proxy):
+    return await make_proxy(api_keys="fuzz-key-1234", auth_failures_per_minute=0)
+
+
+async def _raw_status(server, request: bytes) -> int:
+    reader, writer = await asyncio.open_connection(server.host, server.port)
+    writer.write(request)
+    answer = await asyncio.wait_for(reader.read(), 30)
+    writer.close()
+    return int(answer.split(b" ", 2)[1]) if answer.startswith(b"HTTP/1.") else 0
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    path=st.sampled_from(PATHS),
+    headers=st.lists(st.tuples(header_names, header_values), max_size=5),
+    with_key=st.booleans(),
+)
+async def test_bad_headers_never_make_the_proxy_fail(keyed_proxy, path, headers, with_key):
+    method = b"GET" if path == b"/v1/models" else b"POST"
+    lines = [b"%s %s HTTP/1.1" % (method, path), b"Host: x", b"Content-Type: application/json", b"Connection: close"]
+    if with_key:
+        lines.append(b"Authorization: Bearer fuzz-key-1234")
+    lines += [name + b": " + value for name, value in headers]
+    body = FUZZ_BODY if method == b"POST" else b""
+    lines.append(b"Content-Length: %d" % len(body))
+    status = await _raw_status(keyed_proxy, b"\r\n".join(lines) + b"\r\n\r\n" + body)
+    assert 0 < status < 500, (status, headers)
+    status = await _raw_status(keyed_proxy, b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    assert status == 200

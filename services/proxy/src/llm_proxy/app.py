@@ -13,6 +13,7 @@ from . import health, openai_api, seed_api, usage_api
 from .auth import auth_middleware
 from .caps import RequestCaps
 from .client_keys import ClientKeys, load_client_keys
+from .connections import connection_middleware
 from .errors import error_middleware
 from .forwarding import Forwarder
 from .guard import header_middleware, name_the_server
@@ -108,7 +109,7 @@ async def _request_log(app: web.Application) -> AsyncIterator[None]:
 def create_app(settings: ProxySettings | None = None) -> web.Application:
     settings = settings or ProxySettings()
     app = web.Application(
-        middlewares=[observe_middleware, error_middleware, header_middleware, auth_middleware],
+        middlewares=[connection_middleware, observe_middleware, error_middleware, header_middleware, auth_middleware],
         client_max_size=settings.max_body_bytes,
     )
     app[SETTINGS] = settings

@@ -2,7 +2,8 @@
 
     ProxyError                       an answer the proxy gives instead of a success (500 unless said)
     ├── InvalidRequest         400   the body or a header is not acceptable
-    │   └── PayloadTooLarge    413
+    │   ├── PayloadTooLarge    413
+    │   └── RequestTimeout     408   the body did not arrive in time (the connection is closed)
     ├── AuthenticationError    401   no client key, or a wrong one
     ├── PermissionDenied       403   the key may not use this model
     ├── NotFound               404   no such path
@@ -82,6 +83,16 @@ class InvalidRequest(ProxyError):
 class PayloadTooLarge(InvalidRequest):
     status = 413
     default_code = "payload_too_large"
+
+
+class RequestTimeout(InvalidRequest):
+    status = 408
+    default_code = "request_timeout"
+
+    def render(self) -> web.Response:
+        response = super().render()
+        response.force_close()  # the rest of the body may still be on its way: not a connection to reuse
+        return response
 
 
 class AuthenticationError(ProxyError):

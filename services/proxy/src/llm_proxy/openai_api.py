@@ -21,7 +21,7 @@ from .api_bodies import check_completions, check_embeddings, check_responses
 from .apis import CHAT, COMPLETIONS, EMBEDDINGS, MODEL, RESPONSES, Api, usage_tokens, with_stream_usage
 from .backends import test_headers
 from .context import CONTEXT, RequestContext
-from .errors import ModelNotFound, PayloadTooLarge, PermissionDenied
+from .errors import ModelNotFound, PayloadTooLarge, PermissionDenied, RequestTimeout
 from .forwarding import Answer, UpstreamCall
 from .routing import Route, RoutingTable
 from .state import FORWARDER, KNOWLEDGE, LIMITER, METRICS, ROUTES, SETTINGS, USAGE
@@ -33,10 +33,15 @@ STREAM_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cach
 
 
 async def read_body(request: web.Request) -> bytes:
-    limit = request.app[SETTINGS].max_body_bytes
+    settings = request.app[SETTINGS]
+    limit = settings.max_body_bytes
     if request.content_length is not None and request.content_length > limit:
         raise PayloadTooLarge(f"The request body is larger than {limit} bytes")
-    return await request.read()
+    try:
+        async with asyncio.timeout(settings.body_timeout):  # a body sent a byte at a time ends here
+            return await request.read()
+    except TimeoutError:
+        raise RequestTimeout(f"The request body did not arrive within {settings.body_timeout:g} s") from None
 
 
 def lookup(table: RoutingTable, model: str, ctx: RequestContext) -> Route:

@@ -76,6 +76,23 @@ class ProxySettings:
     )
     breaker_failures: int = setting(5, "Consecutive failures that open a backend's circuit.", minimum=1)
     breaker_cooldown: float = setting(15.0, "Seconds a circuit stays open before one trial request.", minimum=0)
+    header_timeout: float = setting(
+        10.0,
+        "Seconds a client has to send a request's headers, from the connection's start or the request's first "
+        "byte; then the connection is closed.",
+        minimum=0.1,
+    )
+    body_timeout: float = setting(
+        30.0, "Seconds a client has to send a request's body once its headers are in; then 408.", minimum=0.1
+    )
+    keepalive_timeout: float = setting(
+        15.0, "Seconds an idle kept-alive client connection stays open between requests.", minimum=0.1
+    )
+    max_connections: int = setting(
+        4096,
+        "Client connections open at once; more get 503 and are closed (also capped to what the open-files limit fits).",
+        minimum=1,
+    )
     drain_delay: float = setting(
         3.0, "Seconds between SIGTERM (not ready) and closing the listener, for endpoints to catch up.", minimum=0
     )
