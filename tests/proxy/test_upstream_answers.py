@@ -144,3 +144,29 @@ async def test_a_request_the_parser_refuses_is_logged_without_its_credentials(li
     log = out.decode(errors="replace")
     assert "Error handling request" in log  # aiohttp logged the refused request...
     assert "team-secret-key" not in log and "[REDACTED]" in log  # ...without the key (it quoted the line)
+
+
+async def test_a_stream_event_without_end_is_cut_off_not_held(make_proxy, aiohttp_server, http):
+    sent = []
+
+    async def answer(request):
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        first = {**OK, "object": "chat.completion.chunk", "choices": [{"index": 0, "delta": {"content": "a"}}]}
+        await response.write(b"data: " + json.dumps(first).encode() + b"\n\n")
+        try:
+            await response.write(b'data: {"x": "')
+            for _ in range(640):  # 40 MiB of one event that never ends
+                await response.write(b"y" * 65536)
+                sent.append(65536)
+        except ConnectionError:
+            pass  # the proxy hung up
+        return response
+
+    proxy = await proxy_to(make_proxy, await upstream_answering(aiohttp_server, answer))
+    body = {"model": "m", "messages": QUESTION, "stream": True}
+    async with http.post(proxy.make_url("/v1/chat/completions"), json=body) as resp:
+        raw = await resp.read()
+    last = json.loads(raw.decode().strip().split("\n\n")[-1][6:])
+    assert last["error"]["code"] == "upstream_stream_malformed" and "larger than" in last["error"]["message"]
+    assert sum(sent) < 40 * 1024 * 1024  # the upstream was cut off, not read to its end into memory

@@ -28,6 +28,9 @@ from .http_client import Response, UpstreamBodyError
 DONE = b"[DONE]"
 
 
+MAX_EVENT_BYTES = 1024 * 1024  # one SSE event; real ones are a few hundred bytes
+
+
 class StreamBroken(Exception):
     """The upstream stream failed after it started; `kind` names how. `passed`: the whole, checked
     events that came in the same read before the one that broke it (still the client's)."""
@@ -65,6 +68,8 @@ class SseScanner:
             data = data.replace(b"\r\n", b"\n")
         end = data.rfind(b"\n\n")
         if end < 0:
+            if len(data) > MAX_EVENT_BYTES:  # an event without end would be held, and copied, without limit
+                raise StreamBroken("malformed", f"the upstream sent an event larger than {MAX_EVENT_BYTES} bytes")
             self.buffer = data
             return b""
         complete, self.buffer = data[: end + 2], data[end + 2 :]
