@@ -4,10 +4,12 @@ time, a body a byte at a time, an idle kept-alive connection, and one connection
 
 import asyncio
 import json
+import socket
 import sys
 from pathlib import Path
 
 import pytest
+from aiohttp import web
 from fixtures.clients import free_port
 
 BIN = Path(sys.executable).parent
@@ -137,3 +139,47 @@ async def test_connections_over_the_cap_get_503_and_are_closed(proxy):
     writer.write(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
     assert (await closed_by_the_proxy(reader)).startswith(b"HTTP/1.1 200 ")
     writer.close()
+
+
+async def test_a_client_that_does_not_read_its_stream_is_dropped(make_proxy, aiohttp_server):
+    # A guard more than a fix: this held before too (aiohttp let the error event through); every
+    # write to the client is now bounded by `idle` itself, not by how aiohttp buffers.
+    event = b"data: " + json.dumps({"choices": [{"index": 0, "delta": {"content": "x" * 2000}}]}).encode() + b"\n\n"
+
+    async def endless(request: web.Request) -> web.StreamResponse:  # 40 MB of events, as fast as taken
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        try:
+            for _ in range(20_000):
+                await response.write(event)
+            await response.write(b"data: [DONE]\n\n")
+        except ConnectionError:
+            pass
+        return response
+
+    app = web.Application()
+    app.router.add_post("/v1/chat/completions", endless)
+    upstream = await aiohttp_server(app)
+    routes = {
+        "backends": {"up": {"base_url": str(upstream.make_url("/v1")), "timeouts": {"idle": 0.5}}},
+        "models": [{"name": "m", "group": "openai", "backend": "up"}],
+    }
+    server = await make_proxy(routes)
+    loop = asyncio.get_running_loop()
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.setblocking(False)
+    await loop.sock_connect(sock, (server.host, server.port))
+    body = json.dumps({"model": "m", "stream": True, "messages": [{"role": "user", "content": "hi"}]}).encode()
+    await loop.sock_sendall(
+        sock,
+        b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Content-Length: %d\r\n\r\n%s" % (len(body), body),
+    )
+    await asyncio.sleep(3)  # not reading: the proxy's writes back up
+    received = 0
+    async with asyncio.timeout(WAIT):  # the proxy gives up on a client that takes nothing for `idle`
+        while chunk := await loop.sock_recv(sock, 65536):
+            received += len(chunk)
+    sock.close()
+    assert 0 < received < 20_000 * len(event)  # what was buffered before the proxy gave up, not the whole answer

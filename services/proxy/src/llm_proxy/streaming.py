@@ -195,19 +195,29 @@ class UpstreamStream:
     ) -> StreamOutcome:
         outcome = StreamOutcome()
         try:
-            await out.prepare(request)
-            await out.write(self.first)
+            # Every write waits for the client to take what was sent: one that does not read for
+            # `idle` seconds is dropped, not waited for with its connection and the upstream's.
+            async with asyncio.timeout(idle):
+                await out.prepare(request)
+                await out.write(self.first)
             outcome.first_byte_at = time.perf_counter()
             try:
                 await self._pump(out, idle, deadline)
             except StreamBroken as exc:
                 outcome.broken = exc.kind
-                await out.write(exc.passed + self.scanner.failure_event(exc.kind, exc.message, request_id))
+                async with asyncio.timeout(idle):
+                    await out.write(exc.passed + self.scanner.failure_event(exc.kind, exc.message, request_id))
                 return outcome  # no end marker: the client must not take this for a complete answer
             outcome.usage = self.scanner.usage  # an upstream's failed answer may report what it cost too
             if self.scanner.failed:
                 outcome.broken = "upstream_error"
-            await out.write_eof()
+            async with asyncio.timeout(idle):
+                await out.write_eof()
+            return outcome
+        except TimeoutError:
+            outcome.broken = "client_stalled"
+            if request.transport is not None:
+                request.transport.abort()  # its buffer will never drain: closing would wait for it
             return outcome
         finally:
             # Read to its end, the upstream connection serves the next request; otherwise it is dropped.
