@@ -83,7 +83,7 @@ def test_budget_verdicts():
 
 def test_a_spent_budget_says_what_and_until_when_with_retry_after():
     error = budget_error("team-a", Budget(tokens_per_day=100), "tokens", 120, 0, NOON)
-    assert error.http_status == 429 and error.code == "budget_exceeded" and error.type == "rate_limit_error"
+    assert error.status == 429 and error.code == "budget_exceeded" and error.type == "rate_limit_error"
     assert "'team-a'" in error.message and "120 of 100 tokens" in error.message
     assert "2026-12-02T00:00:00Z" in error.message
     assert error.headers["Retry-After"] == str(12 * 3600)

@@ -8,9 +8,7 @@ MockError (500 server_error)
 
 from __future__ import annotations
 
-import json
 import logging
-from typing import Any
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
@@ -22,34 +20,8 @@ from llm_common.seed import SeedQuestionError
 log = logging.getLogger("mock_model")
 
 
-class MockError(Exception):
-    status = 500
-    type = openai_errors.SERVER
-    code: str | None = None
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        param: str | None = None,
-        code: str | None = None,
-        status: int | None = None,
-        type: str | None = None,
-        headers: dict[str, str] | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.message = message
-        self.param = param
-        if code is not None:
-            self.code = code
-        if status is not None:
-            self.status = status
-        if type is not None:
-            self.type = type
-        self.headers = headers or {}
-
-    def body(self) -> dict[str, Any]:
-        return openai_errors.error_body(self.message, self.type, self.code, self.param)
+class MockError(openai_errors.ApiError):
+    """The mock's errors: OpenAI's shape, from the class both services share."""
 
 
 class InvalidRequest(MockError):
@@ -68,9 +40,7 @@ class InjectedFault(MockError):
 
 
 def error_response(exc: MockError) -> web.Response:
-    return web.Response(
-        status=exc.status, text=json.dumps(exc.body()), content_type="application/json", headers=exc.headers
-    )
+    return web.Response(status=exc.status, body=exc.body_json(), content_type="application/json", headers=exc.headers)
 
 
 def as_mock_error(request: web.Request, exc: Exception) -> MockError | None:

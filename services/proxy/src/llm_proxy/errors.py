@@ -37,7 +37,7 @@ from typing import ClassVar
 from aiohttp import web
 
 from llm_common.bodies import BodyError
-from llm_common.openai_errors import error_json
+from llm_common.openai_errors import ApiError
 
 from .context import CONTEXT
 from .http_client import UpstreamBodyError, UpstreamConnectError, UpstreamConnectTimeout
@@ -48,46 +48,29 @@ log = logging.getLogger("llm_proxy")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-class ProxyError(Exception):
-    status: ClassVar[int] = 500
-    type: ClassVar[str] = "server_error"
-    default_code: ClassVar[str] = "internal_error"
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        param: str | None = None,
-        code: str | None = None,
-        status: int | None = None,
-        headers: Mapping[str, str] | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.message = message
-        self.param = param
-        self.code = code or self.default_code
-        self.http_status = status or self.status
-        self.headers = dict(headers or {})
+class ProxyError(ApiError):
+    code: str | None = "internal_error"
 
     def render(self) -> web.Response:
-        body = error_json(self.message, self.type, self.code, self.param)
-        return web.Response(status=self.http_status, body=body, content_type="application/json", headers=self.headers)
+        return web.Response(
+            status=self.status, body=self.body_json(), content_type="application/json", headers=self.headers
+        )
 
 
 class InvalidRequest(ProxyError):
     status = 400
     type = "invalid_request_error"
-    default_code = "invalid_request"
+    code = "invalid_request"
 
 
 class PayloadTooLarge(InvalidRequest):
     status = 413
-    default_code = "payload_too_large"
+    code = "payload_too_large"
 
 
 class RequestTimeout(InvalidRequest):
     status = 408
-    default_code = "request_timeout"
+    code = "request_timeout"
 
     def render(self) -> web.Response:
         response = super().render()
@@ -98,23 +81,23 @@ class RequestTimeout(InvalidRequest):
 class AuthenticationError(ProxyError):
     status = 401
     type = "authentication_error"
-    default_code = "invalid_api_key"
+    code = "invalid_api_key"
 
 
 class PermissionDenied(ProxyError):
     status = 403
     type = "permission_error"
-    default_code = "model_not_allowed"
+    code = "model_not_allowed"
 
 
 class NotFound(ProxyError):
     status = 404
     type = "invalid_request_error"
-    default_code = "not_found"
+    code = "not_found"
 
 
 class ModelNotFound(NotFound):
-    default_code = "model_not_found"
+    code = "model_not_found"
 
     def __init__(self, model: str, known: list[str]) -> None:
         super().__init__(
@@ -126,12 +109,12 @@ class ModelNotFound(NotFound):
 class RateLimited(ProxyError):
     status = 429
     type = "rate_limit_error"
-    default_code = "rate_limit_exceeded"
+    code = "rate_limit_exceeded"
 
 
 class NotReady(ProxyError):
     status = 503
-    default_code = "not_ready"
+    code = "not_ready"
 
 
 class UpstreamError(ProxyError):
@@ -150,19 +133,19 @@ class UpstreamError(ProxyError):
 
 class UpstreamUnreachable(UpstreamError):
     status = 502
-    default_code = "upstream_unreachable"
+    code = "upstream_unreachable"
     kind = "connect"
 
 
 class UpstreamTimeout(UpstreamError):
     status = 504
-    default_code = "upstream_timeout"
+    code = "upstream_timeout"
     kind = "timeout"
 
 
 class UpstreamProtocolError(UpstreamError):
     status = 502
-    default_code = "upstream_protocol_error"
+    code = "upstream_protocol_error"
     kind = "protocol"
 
 
@@ -171,7 +154,7 @@ class UpstreamMisconfigured(UpstreamError):
     Retrying the same credentials cannot help; a fallback on another backend might."""
 
     status = 502
-    default_code = "upstream_auth_failed"
+    code = "upstream_auth_failed"
     kind = "auth"
     retryable = False
     counts_against_backend = False
@@ -179,7 +162,7 @@ class UpstreamMisconfigured(UpstreamError):
 
 class CircuitOpen(UpstreamError):
     status = 503
-    default_code = "circuit_open"
+    code = "circuit_open"
     kind = "circuit_open"
     retryable = False
     counts_against_backend = False
@@ -194,14 +177,14 @@ class UpstreamStatus(UpstreamError):
 
     def __init__(self, status: int, body: bytes, headers: Mapping[str, str]) -> None:
         super().__init__(f"upstream status {status}", status=status, headers=headers)
-        self.body = body
+        self.upstream_body = body
         self.kind_label = "status_4xx" if status < 500 else "status_5xx"
         self.retryable = status in RETRYABLE_STATUSES
         self.counts_against_backend = status != 429
         self.retry_after = headers.get("Retry-After")
 
     def render(self) -> web.Response:
-        return web.Response(status=self.http_status, body=self.body, headers=self.headers)
+        return web.Response(status=self.status, body=self.upstream_body, headers=self.headers)
 
 
 def error_kind(error: UpstreamError) -> str:

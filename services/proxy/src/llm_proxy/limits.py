@@ -78,7 +78,7 @@ return {wait, tonumber(spent[1]) or 0, tonumber(spent[2]) or 0, math.floor(level
 
 
 class BudgetExceeded(RateLimited):
-    default_code = "budget_exceeded"
+    code = "budget_exceeded"
 
 
 def budget_error(client: str, budget: Budget, which: str, tokens: int, nano_usd: int, now: float) -> BudgetExceeded:

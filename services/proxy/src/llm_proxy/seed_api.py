@@ -43,7 +43,7 @@ class SeedError(ProxyError):
         self.extra = extra
 
     def render(self) -> web.Response:
-        return web.json_response({"error": self.message, **self.extra}, status=self.http_status, headers=self.headers)
+        return web.json_response({"error": self.message, **self.extra}, status=self.status, headers=self.headers)
 
 
 def client_identity(request: web.Request) -> str:
@@ -142,7 +142,7 @@ async def send_inference(request: web.Request) -> web.Response:
     except UpstreamMisconfigured as exc:  # trying again cannot help: say what the proxy lacks
         raise SeedError(f"Error when sending inference to {model}", status=502, reason=exc.message) from None
     except (ProxyError, ValueError, KeyError, IndexError, TypeError) as exc:
-        status = exc.http_status if isinstance(exc, ProxyError) and exc.http_status >= 500 else 502
+        status = exc.status if isinstance(exc, ProxyError) and exc.status >= 500 else 502
         raise SeedError(f"Error when sending inference to {model}, please try again", status=status) from None
     request[CONTEXT].answered_by = answer.route.name
     count_usage(request, SEED, answer.route, answer.usage)
