@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import jsonschema
+import promql_parser
 import pytest
 from prometheus_client import generate_latest
 
@@ -52,7 +53,7 @@ def test_the_kept_schema_refuses_a_broken_monitor(docs):
 def test_every_dashboard_query_uses_metrics_the_proxy_exports(docs):
     dashboard = next(d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"].endswith("-dashboard"))
     assert dashboard["metadata"]["labels"]["grafana_dashboard"] == "1"
-    board = json.loads(next(iter(dashboard["data"].values())))
+    board = _board(docs)
     exported = set(re.findall(r"^# TYPE (\w+) (\w+)", generate_latest(ProxyMetrics().registry).decode(), re.M))
     names = set()
     for name, kind in exported:
@@ -66,3 +67,48 @@ def test_every_dashboard_query_uses_metrics_the_proxy_exports(docs):
     queried = {m for p in board["panels"] for t in p["targets"] for m in re.findall(r"\bllm_proxy_\w+", t["expr"])}
     assert len(board["panels"]) >= 7
     assert queried and queried <= names, f"not exported: {sorted(queried - names)}"
+
+
+def _board(docs):
+    dashboard = next(d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"].endswith("-dashboard"))
+    return json.loads(next(iter(dashboard["data"].values())))
+
+
+def test_every_dashboard_query_is_promql_that_prometheus_would_parse(docs):
+    for panel in _board(docs)["panels"]:
+        for target in panel["targets"]:
+            try:
+                promql_parser.parse(target["expr"])
+            except ValueError as error:
+                pytest.fail(f"panel {panel['title']!r}: {target['expr']!r}: {error}")
+
+
+def test_the_parser_the_dashboard_test_relies_on_refuses_broken_promql():
+    with pytest.raises(ValueError):
+        promql_parser.parse("sum by (client (rate(llm_proxy_requests_total[5m]))")
+
+
+def test_dashboard_panels_have_unique_ids_and_do_not_overlap(docs):
+    panels = _board(docs)["panels"]
+    assert len({p["id"] for p in panels}) == len(panels)
+    cells = [
+        (x, y)
+        for p in panels
+        for x in range(p["gridPos"]["x"], p["gridPos"]["x"] + p["gridPos"]["w"])
+        for y in range(p["gridPos"]["y"], p["gridPos"]["y"] + p["gridPos"]["h"])
+    ]
+    assert len(cells) == len(set(cells)), "two panels share grid cells"
+    assert all(p["gridPos"]["x"] + p["gridPos"]["w"] <= 24 for p in panels)
+
+
+def test_the_dashboard_shows_what_operators_of_shared_limits_need(docs):
+    queried = {
+        m for p in _board(docs)["panels"] for t in p["targets"] for m in re.findall(r"\bllm_proxy_\w+", t["expr"])
+    }
+    for metric in (
+        "llm_proxy_client_cost_usd_total",
+        "llm_proxy_budget_rejections_total",
+        "llm_proxy_client_rate_limited_total",
+        "llm_proxy_shared_state_up",
+    ):
+        assert metric in queried
