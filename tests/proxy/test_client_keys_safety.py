@@ -208,3 +208,18 @@ async def test_a_refused_routing_table_is_reported_without_its_values(make_proxy
     async with http.get(proxy.make_url("/readyz")) as resp:
         text = await resp.text()
     assert "refused" in text and SECRET not in text
+
+
+@pytest.mark.unit
+def test_short_keys_work_but_are_named_in_a_warning_without_the_key(tmp_path, caplog):
+    keys_file = tmp_path / "keys.yaml"
+    keys_file.write_text("keys:\n  - {key: team-a-secret, name: team-a}\n  - {key: " + "x" * 32 + ", name: team-b}\n")
+    with caplog.at_level(logging.WARNING, logger="llm_proxy.client_keys"):
+        keys = load_client_keys("short-env", keys_file)
+    assert keys.find("team-a-secret") is not None and keys.find("short-env") is not None
+    warned = [r.getMessage() for r in caplog.records]
+    assert len(warned) == 2, warned
+    assert any("client team-a" in w and "shorter than 20" in w for w in warned)
+    assert any("LLM_PROXY_API_KEYS[0]" in w for w in warned)
+    assert not any("team-b" in w for w in warned)
+    assert not any("team-a-secret" in w or "short-env" in w for w in warned)

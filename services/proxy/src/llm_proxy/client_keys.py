@@ -44,6 +44,7 @@ class ClientKey:
     rate_limit: RateLimit | None = None
     budget: Budget | None = None
     admin: bool = False
+    short: bool = False  # shorter than STRONG_KEY_LENGTH: guessable, warned about at load
 
     def allows(self, model: str) -> bool:
         return self.models is None or model in self.models
@@ -51,6 +52,15 @@ class ClientKey:
 
 def _digest(key: str) -> bytes:
     return hashlib.sha256(key.encode()).digest()
+
+
+# Shorter keys still work (tests and demos use them) but are named in a warning at every load:
+# 20 random characters is about what `openssl rand -hex 16` gives and what OpenAI's keys exceed.
+STRONG_KEY_LENGTH = 20
+
+
+def _client_key(name: str, key: str, **options: Any) -> ClientKey:
+    return ClientKey(name, _digest(key), short=len(key) < STRONG_KEY_LENGTH, **options)
 
 
 # A key is visible ASCII without spaces (what a bearer token can carry), so nothing about it
@@ -87,10 +97,10 @@ def _entry(spec: Any, i: int, source: str) -> ClientKey:
     models = spec.get("models")
     if models is not None and (not isinstance(models, list) or not all(isinstance(m, str) for m in models)):
         raise ValueError(f"{where}.models: must be a list of model names")
-    return ClientKey(
+    return _client_key(
         name,
-        _digest(key),
-        frozenset(models) if models is not None else None,
+        key,
+        models=frozenset(models) if models is not None else None,
         rate_limit=parse_rate_limit(spec.get("rate_limit"), f"{where}.rate_limit"),
         budget=parse_budget(spec.get("budget"), f"{where}.budget"),
         admin=parse_admin(spec.get("admin"), f"{where}.admin"),
@@ -103,7 +113,7 @@ def _parse_file(text: str, source: str) -> list[ClientKey]:
     not become a list of its own lines, each one a valid key."""
     lines = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.strip().startswith("#")]
     if _is_plain_list(lines):
-        return [ClientKey(f"key-{i + 1}", _digest(k)) for i, k in enumerate(lines)]
+        return [_client_key(f"key-{i + 1}", k) for i, k in enumerate(lines)]
     try:
         doc = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -155,13 +165,22 @@ def load_client_keys(
     for i, raw in enumerate(k.strip() for k in env_keys.split(",") if k.strip()):
         if not _KEY.match(raw):
             raise ValueError(f"LLM_PROXY_API_KEYS[{i}]: a key must be visible ASCII characters without spaces")
-        keys.append(ClientKey(f"env-{i + 1}", _digest(raw), rate_limit=env_limit))
+        keys.append(_client_key(f"env-{i + 1}", raw, rate_limit=env_limit))
         where.append(f"LLM_PROXY_API_KEYS[{i}]")
     if path is not None:
         from_file = _parse_file(Path(path).read_text(encoding="utf-8"), str(path))
         keys += from_file
         where += [f"{path}: keys[{i}]" for i in range(len(from_file))]
     _unique(keys, where)
+    for key, place in zip(keys, where, strict=True):
+        if key.short:
+            log.warning(
+                "%s (client %s): the key is shorter than %d characters, which makes it guessable; "
+                "use a random one (openssl rand -hex 24)",
+                place,
+                key.name,
+                STRONG_KEY_LENGTH,
+            )
     if not keys and not allow_anonymous:
         raise ValueError(NO_KEYS)
     return ClientKeys(keys)
