@@ -1,5 +1,5 @@
-"""skaffold.yaml: valid against the schema of the fields we use (and, where ../shared is present,
-the official schema of its apiVersion), every path it names exists, and the image values it sets
+"""skaffold.yaml: valid against the schema of the fields we use and the official schema of its
+apiVersion (kept in schemas/skaffold), every path it names exists, and the image values it sets
 land in the rendered chart. There is no skaffold binary here, so this is what can be checked."""
 
 import gzip
@@ -15,11 +15,8 @@ from .conftest import CHART, ROOT, documents
 
 SKAFFOLD = ROOT / "skaffold.yaml"
 SUBSET_SCHEMA = Path(__file__).with_name("skaffold-subset.schema.json")
-# shared/ lies beside the clone (CI) or above a worktree of it.
-OFFICIAL_SCHEMAS = next(
-    (p / "shared" / "skaffold-schemas" for p in ROOT.parents if (p / "shared" / "skaffold-schemas").is_dir()),
-    ROOT.parent / "shared" / "skaffold-schemas",
-)
+# skaffold's own schemas, one per apiVersion, kept in the repo (SOURCE.md there says from where).
+OFFICIAL_SCHEMAS = Path(__file__).parent / "schemas" / "skaffold"
 TEMPLATE_VAR = re.compile(r"\{\{\s*\.IMAGE_(REPO|TAG|DIGEST)_(\w+)\s*\}\}")
 
 
@@ -60,14 +57,20 @@ def test_the_subset_schema_rejects_what_skaffold_would(config):
 
 
 def test_skaffold_yaml_matches_the_official_schema_of_its_version(config):
-    if not OFFICIAL_SCHEMAS.is_dir():
-        pytest.skip(f"{OFFICIAL_SCHEMAS} is not present (the official schemas are not part of this repository)")
     version = config["apiVersion"].split("/", 1)[1]
     schema_file = OFFICIAL_SCHEMAS / f"{version}.json.gz"
     assert schema_file.exists(), f"no official schema for {config['apiVersion']} in {OFFICIAL_SCHEMAS}"
     schema = json.loads(gzip.decompress(schema_file.read_bytes()))
     errors = sorted(jsonschema.Draft7Validator(schema).iter_errors(config), key=str)
     assert not errors, "\n".join(f"{list(e.absolute_path)}: {e.message}" for e in errors[:5])
+
+
+def test_the_official_schema_refuses_a_misspelt_field(config):
+    version = config["apiVersion"].split("/", 1)[1]
+    schema = json.loads(gzip.decompress((OFFICIAL_SCHEMAS / f"{version}.json.gz").read_bytes()))
+    bad = json.loads(json.dumps(config))
+    bad["deploy"]["helm"]["releases"][0]["chartpath"] = bad["deploy"]["helm"]["releases"][0].pop("chartPath")
+    assert not jsonschema.Draft7Validator(schema).is_valid(bad)
 
 
 def test_every_path_skaffold_names_exists(config):
