@@ -14,6 +14,7 @@ from .auth import auth_middleware
 from .caps import RequestCaps
 from .client_keys import ClientKeys, load_client_keys
 from .connections import connection_middleware
+from .egress import EgressRules
 from .errors import error_middleware
 from .forwarding import Forwarder
 from .guard import header_middleware, name_the_server
@@ -34,6 +35,7 @@ from .shared_state import SharedState, redis_url, url_password
 from .state import (
     AUTH_FAILURES,
     CLIENT_KEYS,
+    EGRESS,
     FORWARDER,
     KNOWLEDGE,
     LIMITER,
@@ -79,7 +81,10 @@ async def _forwarder(app: web.Application) -> AsyncIterator[None]:
         on_change=lambda backend, state: metrics.breaker_state.labels(backend).set(state),
         probe_timeout=settings.request_budget,  # no probe outlives its request
     )
-    upstreams = Upstreams()
+    egress = app[EGRESS]
+    if egress.https or egress.http:
+        log.info("upstream traffic: %s", egress.describe())
+    upstreams = Upstreams(egress=egress)
     caps = RequestCaps(settings.max_n, settings.max_output_tokens)
     policy = RetryPolicy.from_settings(settings)
     app[FORWARDER] = Forwarder(
@@ -141,6 +146,8 @@ def create_app(settings: ProxySettings | None = None) -> web.Application:
         lambda path: load_client_keys(settings.api_keys, path, env_limit, allow_anonymous=settings.allow_anonymous),
         on_reload,
     )
+    egress = app[EGRESS] = EgressRules.from_environ()  # a malformed HTTPS_PROXY stops the start (ValueError)
+    secrets.update(egress.secrets())
     url = redis_url(settings.redis_url, settings.redis_url_file)
     if url_password(url):
         secrets.add(url_password(url) or "")

@@ -12,8 +12,6 @@ connection for the next request when the answer was read to its end.
 from __future__ import annotations
 
 import asyncio
-import os
-import socket
 import ssl
 from collections import deque
 from collections.abc import Mapping
@@ -21,6 +19,8 @@ from collections.abc import Mapping
 import httptools
 from multidict import CIMultiDict
 from yarl import URL
+
+from .egress import EgressProxy, EgressRules, connect, connect_reason
 
 # Idle connections are dropped before common servers' keep-alive timeouts (nginx 75 s, aiohttp
 # 75 s, many cloud load balancers 60 s), so a reused connection is rarely one the server closed.
@@ -228,17 +228,6 @@ class _Connection(asyncio.Protocol):
         self._current()._on_complete()
 
 
-def _reason(exc: OSError) -> str:
-    """Why a connection failed, without addresses (the text reaches clients in error messages)."""
-    if isinstance(exc, ssl.SSLError):
-        return f"TLS: {getattr(exc, 'verify_message', None) or exc.reason or type(exc).__name__}"
-    if isinstance(exc, socket.gaierror):
-        return f"name lookup: {exc.strerror}"
-    if exc.errno and exc.errno > 0:
-        return os.strerror(exc.errno)
-    return type(exc).__name__
-
-
 def _header_bytes(name: str, value: str) -> bytes:
     if "\r" in value or "\n" in value or "\r" in name or "\n" in name or ":" in name:
         raise ValueError(f"header {name!r} has a character not allowed in HTTP headers")
@@ -251,13 +240,20 @@ def _header_bytes(name: str, value: str) -> bytes:
 class Origin:
     """The keep-alive connections to one scheme://host:port."""
 
-    def __init__(self, url: URL, ssl_context: ssl.SSLContext | None, limit: int = 1024) -> None:
+    def __init__(
+        self, url: URL, ssl_context: ssl.SSLContext | None, limit: int = 1024, egress: EgressRules | None = None
+    ) -> None:
         self.host = url.raw_host or ""
         self.port = url.port or (443 if url.scheme == "https" else 80)
         self.ssl = ssl_context if url.scheme == "https" else None
         host = f"[{self.host}]" if ":" in self.host else self.host
         default_port = 443 if self.ssl else 80
         self.host_header = host if self.port == default_port else f"{host}:{self.port}"
+        self.proxy: EgressProxy | None = egress.proxy_for(url.scheme, self.host, self.port) if egress else None
+        # Plain http through an egress proxy: absolute URLs as request targets, its credentials on each.
+        forward = self.proxy is not None and self.ssl is None
+        self._target_prefix = f"http://{self.host_header}" if forward else ""
+        self._proxy_headers = self.proxy.header_lines() if forward and self.proxy else b""
         self._idle: deque[_Connection] = deque()
         self._all: set[_Connection] = set()
         # At most `limit` connections (open or opening) to the origin; more requests wait for one.
@@ -300,20 +296,14 @@ class Origin:
         self._opening += 1
         try:
             async with asyncio.timeout(connect_timeout):
-                _, connection = await loop.create_connection(
-                    lambda: _Connection(self),
-                    self.host,
-                    self.port,
-                    ssl=self.ssl,
-                    server_hostname=self.host if self.ssl else None,
-                )
+                connection = await connect(lambda: _Connection(self), self.host, self.port, self.ssl, self.proxy)
         except BaseException as exc:
             self._opening -= 1
             self._wake_one()  # the place this attempt held is free again
             if isinstance(exc, TimeoutError):
                 raise UpstreamConnectTimeout(f"no connection within {connect_timeout:g} s") from None
             if isinstance(exc, OSError):
-                raise UpstreamConnectError(_reason(exc)) from None
+                raise UpstreamConnectError(connect_reason(exc)) from None
             raise
         self._opening -= 1
         self._all.add(connection)
@@ -332,7 +322,8 @@ class Origin:
         `progress` (if given) says afterwards whether the request may have reached the server."""
         head = b"".join(
             [
-                f"{method} {path} HTTP/1.1\r\nHost: {self.host_header}\r\n".encode("latin-1"),
+                f"{method} {self._target_prefix}{path} HTTP/1.1\r\nHost: {self.host_header}\r\n".encode("latin-1"),
+                self._proxy_headers,
                 *(_header_bytes(k, v) for k, v in headers.items()),
                 b"Content-Length: %d\r\n\r\n" % len(body),
             ]
@@ -366,10 +357,16 @@ class Origin:
 class Upstreams:
     """One `Origin` per upstream origin, for the app's lifetime (closed in cleanup)."""
 
-    def __init__(self, ssl_context: ssl.SSLContext | None = None, limit_per_origin: int = 1024) -> None:
+    def __init__(
+        self,
+        ssl_context: ssl.SSLContext | None = None,
+        limit_per_origin: int = 1024,
+        egress: EgressRules | None = None,
+    ) -> None:
         # The system's CAs (SSL_CERT_FILE / SSL_CERT_DIR point OpenSSL at others, e.g. a corporate CA).
         self._ssl = ssl_context or ssl.create_default_context()
         self._limit = limit_per_origin
+        self._egress = egress
         self._origins: dict[str, Origin] = {}
         self._targets: dict[str, tuple[Origin, str]] = {}
 
@@ -383,7 +380,7 @@ class Upstreams:
             key = str(parsed.origin())
             origin = self._origins.get(key)
             if origin is None:
-                origin = self._origins[key] = Origin(parsed, self._ssl, self._limit)
+                origin = self._origins[key] = Origin(parsed, self._ssl, self._limit, self._egress)
             found = self._targets[url] = (origin, parsed.raw_path_qs or "/")
         return found
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from .client_keys import ClientKeys
+from .egress import EgressRules
 from .forwarding import Forwarder
 from .knowledge import KnowledgePack
 from .limits import Limiter
@@ -45,4 +46,5 @@ USAGE = web.AppKey("usage", UsageLedger)
 LIMITER = web.AppKey("limiter", Limiter)
 AUTH_FAILURES = web.AppKey("auth_failures", AuthFailures)
 REDACTOR = web.AppKey("redactor", Redactor)
+EGRESS = web.AppKey("egress", EgressRules)  # HTTPS_PROXY / HTTP_PROXY / NO_PROXY, read at start
 REQUEST_LOG = web.AppKey("request_log", RequestLog)  # absent when request lines are off
