@@ -19,6 +19,7 @@ from llm_proxy.app import create_app
 from llm_proxy.egress import EgressProxy, EgressRules
 from llm_proxy.http_client import UpstreamConnectError, Upstreams
 from llm_proxy.settings import ProxySettings
+from llm_proxy.state import REDACTOR
 
 AUTH = "Basic " + base64.b64encode(b"egress-user:p@ss word").decode()
 PROXY_USERINFO = "egress-user:p%40ss%20word"
@@ -216,6 +217,12 @@ async def test_the_proxy_reaches_its_backends_through_the_egress_proxy_of_its_en
         assert resp.status == 200, await resp.text()
         assert "7 January 1998" in (await resp.json())["choices"][0]["message"]["content"]
     assert proxy.heads[0].startswith(f"POST http://mock.example.test:{mock_server.port}/v1/chat/completions HTTP/1.1")
+
+
+def test_the_egress_proxy_password_is_redacted_from_log_lines(monkeypatch):
+    monkeypatch.setenv("HTTPS_PROXY", "http://egress-user:hunter2-secret@egress:3128")
+    app = create_app(ProxySettings(allow_anonymous=True, log_requests=False))
+    assert app[REDACTOR].text("proxy said: hunter2-secret") == "proxy said: [REDACTED]"
 
 
 def test_a_proxy_url_that_is_not_http_stops_the_start_without_showing_its_password(monkeypatch, tmp_path):

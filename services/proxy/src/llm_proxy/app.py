@@ -148,6 +148,7 @@ def create_app(settings: ProxySettings | None = None) -> web.Application:
     )
     egress = app[EGRESS] = EgressRules.from_environ()  # a malformed HTTPS_PROXY stops the start (ValueError)
     secrets.update(egress.secrets())
+    redactor.update(secrets)
     url = redis_url(settings.redis_url, settings.redis_url_file)
     if url_password(url):
         secrets.add(url_password(url) or "")
