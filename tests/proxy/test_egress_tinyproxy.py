@@ -1,0 +1,162 @@
+"""The egress path against a real egress proxy: Debian's tinyproxy, started on a free loopback port
+with Basic authentication (scripts/ci/setup-tinyproxy.sh installs it; .ci/run runs that as root).
+Upstreams are named by this machine's host name, which tinyproxy resolves itself, as a corporate
+proxy would; loopback names and addresses would be sent direct."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import ssl
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import trustme
+from aiohttp import web
+from fixtures.clients import free_port, openai_client
+
+from llm_proxy.egress import EgressRules
+from llm_proxy.http_client import UpstreamConnectError, Upstreams
+from mock_model.app import create_app as create_mock_app
+from mock_model.settings import MockSettings
+
+ROOT = Path(__file__).resolve().parents[2]
+SETUP = ROOT / "scripts" / "ci" / "setup-tinyproxy.sh"
+HOST = socket.gethostname()
+
+
+def tinyproxy_binary() -> str:
+    found = shutil.which("tinyproxy")
+    if found is None and os.geteuid() == 0:
+        subprocess.run(["bash", str(SETUP)], check=False, timeout=600)
+        found = shutil.which("tinyproxy")
+    if found is None:
+        pytest.fail("tinyproxy is not installed: run scripts/ci/setup-tinyproxy.sh as root (.ci/run does)")
+    return found
+
+
+@pytest.fixture(scope="module")
+def tinyproxy(tmp_path_factory):
+    """A tinyproxy that takes `egress-user` / `pass-word`; yields its port, and its log afterwards."""
+    binary = tinyproxy_binary()
+    try:
+        socket.getaddrinfo(HOST, None)
+    except socket.gaierror:
+        pytest.fail(f"this machine's host name {HOST!r} does not resolve; tinyproxy needs it to reach the upstreams")
+    workdir = tmp_path_factory.mktemp("tinyproxy")
+    port = free_port()
+    config = workdir / "tinyproxy.conf"
+    config.write_text(
+        f"Port {port}\nListen 127.0.0.1\nTimeout 30\nLogLevel Info\nMaxClients 50\nAllow 127.0.0.1\n"
+        "BasicAuth egress-user pass-word\nDisableViaHeader Yes\n"
+    )
+    log = workdir / "tinyproxy.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen([binary, "-d", "-c", str(config)], stdout=out, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            break
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                pytest.fail(f"tinyproxy did not start: {log.read_text()[-2000:]}")
+            time.sleep(0.05)
+    yield port, log
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def ca():
+    return trustme.CA()
+
+
+async def tls_server(aiohttp_server, ca, app: web.Application):
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert(HOST).configure_cert(server_ctx)
+    return await aiohttp_server(app, host="127.0.0.1", ssl=server_ctx)
+
+
+def echo_app() -> web.Application:
+    async def echo(request: web.Request) -> web.Response:
+        return web.Response(body=await request.read())
+
+    app = web.Application()
+    app.router.add_post("/v1/echo", echo)
+    return app
+
+
+async def post(pool: Upstreams, url: str) -> tuple[int, bytes]:
+    origin, path = pool.target(url)
+    response = await origin.request("POST", path, {"Content-Type": "application/json"}, b'{"q": 1}', 5.0)
+    data = await response.read()
+    response.release()
+    return response.status, data
+
+
+async def test_https_through_tinyproxy_connect_with_basic_auth(tinyproxy, ca, aiohttp_server):
+    port, log = tinyproxy
+    upstream = await tls_server(aiohttp_server, ca, echo_app())
+    trusting = ssl.create_default_context()
+    ca.configure_trust(trusting)
+    pool = Upstreams(
+        trusting, egress=EgressRules.from_environ({"HTTPS_PROXY": f"egress-user:pass-word@127.0.0.1:{port}"})
+    )
+    try:
+        assert await post(pool, f"https://{HOST}:{upstream.port}/v1/echo") == (200, b'{"q": 1}')
+    finally:
+        await pool.close()
+    assert f'Established connection to host "{HOST}"' in log.read_text()
+
+
+async def test_http_through_tinyproxy_with_absolute_urls(tinyproxy, aiohttp_server):
+    port, log = tinyproxy
+    upstream = await aiohttp_server(echo_app(), host="127.0.0.1")
+    pool = Upstreams(egress=EgressRules.from_environ({"HTTP_PROXY": f"http://egress-user:pass-word@127.0.0.1:{port}"}))
+    try:
+        assert await post(pool, f"http://{HOST}:{upstream.port}/v1/echo") == (200, b'{"q": 1}')
+    finally:
+        await pool.close()
+    assert f"POST http://{HOST}:{upstream.port}/v1/echo" in log.read_text()
+
+
+async def test_tinyproxy_refusing_the_credentials_is_a_connect_error_with_its_status(tinyproxy, ca, aiohttp_server):
+    port, _ = tinyproxy
+    upstream = await tls_server(aiohttp_server, ca, echo_app())
+    rules = EgressRules.from_environ({"HTTPS_PROXY": f"http://egress-user:not-it@127.0.0.1:{port}"})
+    pool = Upstreams(egress=rules)
+    try:
+        # tinyproxy answers 407 without credentials and 401 with wrong ones; either is passed on.
+        with pytest.raises(UpstreamConnectError, match="egress proxy refused the tunnel: 40[17]") as refused:
+            await post(pool, f"https://{HOST}:{upstream.port}/v1/echo")
+    finally:
+        await pool.close()
+    assert "not-it" not in str(refused.value) and str(port) not in str(refused.value)
+
+
+async def test_an_sdk_chat_reaches_a_tls_backend_through_tinyproxy(
+    tinyproxy, ca, aiohttp_server, make_proxy, monkeypatch, tmp_path
+):
+    """The OpenAI SDK → llm-proxy → tinyproxy (CONNECT) → the mock over TLS, streaming included."""
+    port, _ = tinyproxy
+    mock = await tls_server(aiohttp_server, ca, create_mock_app(MockSettings()))
+    ca.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
+    monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "ca.pem"))  # the proxy's default TLS context reads it
+    monkeypatch.setenv("HTTPS_PROXY", f"http://egress-user:pass-word@127.0.0.1:{port}")
+    routes = {
+        "backends": {"mock": {"base_url": f"https://{HOST}:{mock.port}/v1"}},
+        "models": [{"name": "mock-gpt-model-0701", "group": "mock", "backend": "mock"}],
+    }
+    proxy = await make_proxy(routes)
+    question = [{"role": "user", "content": "When is his birthday ?"}]
+    async with openai_client(proxy) as client:  # http to the proxy on loopback: the SDK goes direct
+        answer = await client.chat.completions.create(model="mock-gpt-model-0701", messages=question)
+        stream = await client.chat.completions.create(model="mock-gpt-model-0701", messages=question, stream=True)
+        streamed = "".join([c.choices[0].delta.content or "" async for c in stream if c.choices])
+    assert "7 January 1998" in (answer.choices[0].message.content or "")
+    assert "7 January 1998" in streamed
