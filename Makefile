@@ -42,9 +42,10 @@ lint: install  ## ruff (lint + format check, one rule set: ruff.toml) and mypy o
 	$(BIN)/ruff format --check .
 	@set -e; for pkg in $(MYPY_PACKAGES); do echo "mypy $$pkg"; (cd $$pkg && $(CURDIR)/$(BIN)/mypy); done
 
-docs: install  ## regenerate the generated docs: docs/configuration.md and the chart README's values table
+docs: install  ## regenerate the generated docs: docs/configuration.md, the chart README's values table, docs/tui.svg
 	$(BIN)/python scripts/generate_configuration_doc.py
 	$(BIN)/python scripts/generate_chart_values_table.py --write
+	$(BIN)/python tui/scripts/generate_docs_screenshot.py
 
 format: install  ## apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .
