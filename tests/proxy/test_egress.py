@@ -13,11 +13,11 @@ from dataclasses import dataclass, field
 
 import pytest
 import trustme
-from aiohttp import web
+from fixtures.echo_upstream import echo_app, post_through
 
 from llm_proxy.app import create_app
 from llm_proxy.egress import EgressProxy, EgressRules
-from llm_proxy.http_client import UpstreamConnectError, Upstreams
+from llm_proxy.http_client import UpstreamConnectError
 from llm_proxy.settings import ProxySettings
 from llm_proxy.state import REDACTOR
 
@@ -97,61 +97,35 @@ async def tls_upstream(aiohttp_server):
     server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ca.issue_cert("api.example.test").configure_cert(server_ctx)
 
-    async def echo(request: web.Request) -> web.Response:
-        return web.Response(body=await request.read(), headers={"X-Seen-Host": request.host})
-
-    app = web.Application()
-    app.router.add_post("/v1/echo", echo)
-    server = await aiohttp_server(app, ssl=server_ctx)
+    server = await aiohttp_server(echo_app(), ssl=server_ctx)
     trusting = ssl.create_default_context()
     ca.configure_trust(trusting)
     return server, trusting
 
 
-async def post(pool: Upstreams, url: str, body: bytes = b'{"secret": "body"}') -> tuple[int, bytes]:
-    origin, path = pool.target(url)
-    response = await origin.request("POST", path, {"Authorization": "Bearer upstream-key"}, body, 2.0)
-    data = await response.read()
-    response.release()
-    return response.status, data
+BODY = b'{"secret": "body"}'
 
 
 async def test_https_goes_through_a_connect_tunnel_with_tls_made_with_the_upstream(egress_proxy, tls_upstream):
     upstream, trusting = tls_upstream
     proxy = await egress_proxy({"api.example.test": "127.0.0.1"}, require=AUTH)
     rules = EgressRules.from_environ({"HTTPS_PROXY": f"http://{PROXY_USERINFO}@127.0.0.1:{proxy.port}"})
-    pool = Upstreams(trusting, egress=rules)
-    try:
-        for _ in range(2):
-            assert await post(pool, f"https://api.example.test:{upstream.port}/v1/echo") == (
-                200,
-                b'{"secret": "body"}',
-            )
-    finally:
-        await pool.close()
+    url = f"https://api.example.test:{upstream.port}/v1/echo"
+    assert await post_through(rules, url, trusting, times=2, body=BODY) == (200, BODY)
     assert len(proxy.heads) == 1  # the tunnel was kept alive for the second request
     request_line, *headers = proxy.heads[0].strip().split("\r\n")
     assert request_line == f"CONNECT api.example.test:{upstream.port} HTTP/1.1"
     assert f"Proxy-Authorization: {AUTH}" in headers
     # The proxy relayed TLS: neither the request, the upstream key nor the body went by in clear.
     assert proxy.tunnelled and b"POST" not in proxy.tunnelled and b"upstream-key" not in proxy.tunnelled
+    assert b"secret" not in proxy.tunnelled
 
 
 async def test_http_goes_to_the_proxy_with_the_absolute_url_and_its_credentials(egress_proxy, aiohttp_server):
-    async def echo(request: web.Request) -> web.Response:
-        assert "Proxy-Authorization" not in request.headers or request.headers["Proxy-Authorization"] == AUTH
-        return web.Response(body=await request.read())
-
-    app = web.Application()
-    app.router.add_post("/v1/echo", echo)
-    upstream = await aiohttp_server(app)
+    upstream = await aiohttp_server(echo_app())
     proxy = await egress_proxy({"mock.example.test": "127.0.0.1"})
     rules = EgressRules.from_environ({"http_proxy": f"http://{PROXY_USERINFO}@127.0.0.1:{proxy.port}"})
-    pool = Upstreams(egress=rules)
-    try:
-        assert await post(pool, f"http://mock.example.test:{upstream.port}/v1/echo") == (200, b'{"secret": "body"}')
-    finally:
-        await pool.close()
+    assert await post_through(rules, f"http://mock.example.test:{upstream.port}/v1/echo", body=BODY) == (200, BODY)
     request_line, *headers = proxy.heads[0].strip().split("\r\n")
     assert request_line == f"POST http://mock.example.test:{upstream.port}/v1/echo HTTP/1.1"
     assert f"Host: mock.example.test:{upstream.port}" in headers
@@ -162,12 +136,8 @@ async def test_a_refused_tunnel_is_a_connect_error_with_the_status_and_no_creden
     upstream, trusting = tls_upstream
     proxy = await egress_proxy({"api.example.test": "127.0.0.1"}, require=AUTH)
     rules = EgressRules.from_environ({"HTTPS_PROXY": f"http://egress-user:wrong-password@127.0.0.1:{proxy.port}"})
-    pool = Upstreams(trusting, egress=rules)
-    try:
-        with pytest.raises(UpstreamConnectError) as refused:
-            await post(pool, f"https://api.example.test:{upstream.port}/v1/echo")
-    finally:
-        await pool.close()
+    with pytest.raises(UpstreamConnectError) as refused:
+        await post_through(rules, f"https://api.example.test:{upstream.port}/v1/echo", trusting)
     message = str(refused.value)
     assert "407" in message and "egress proxy" in message
     assert "wrong-password" not in message and "127.0.0.1" not in message and str(proxy.port) not in message
@@ -175,28 +145,15 @@ async def test_a_refused_tunnel_is_a_connect_error_with_the_status_and_no_creden
 
 async def test_an_unreachable_egress_proxy_is_a_connect_error_that_says_so(unused_tcp_port):
     rules = EgressRules.from_environ({"HTTPS_PROXY": f"http://127.0.0.1:{unused_tcp_port}"})
-    pool = Upstreams(egress=rules)
-    try:
-        with pytest.raises(UpstreamConnectError, match="egress proxy: Connection refused") as refused:
-            await post(pool, "https://api.example.test/v1/echo")
-    finally:
-        await pool.close()
+    with pytest.raises(UpstreamConnectError, match="egress proxy: Connection refused") as refused:
+        await post_through(rules, "https://api.example.test/v1/echo")
     assert str(unused_tcp_port) not in str(refused.value)
 
 
 async def test_loopback_upstreams_never_go_through_the_proxy(unused_tcp_port, aiohttp_server):
-    async def echo(request: web.Request) -> web.Response:
-        return web.Response(text="direct")
-
-    app = web.Application()
-    app.router.add_post("/v1/echo", echo)
-    upstream = await aiohttp_server(app)
+    upstream = await aiohttp_server(echo_app())
     rules = EgressRules.from_environ({"HTTP_PROXY": f"http://127.0.0.1:{unused_tcp_port}"})  # nothing listens
-    pool = Upstreams(egress=rules)
-    try:
-        assert await post(pool, f"http://127.0.0.1:{upstream.port}/v1/echo") == (200, b"direct")
-    finally:
-        await pool.close()
+    assert await post_through(rules, f"http://127.0.0.1:{upstream.port}/v1/echo") == (200, b'{"q": 1}')
 
 
 async def test_the_proxy_reaches_its_backends_through_the_egress_proxy_of_its_environment(

@@ -5,43 +5,30 @@ proxy would; loopback names and addresses would be sent direct."""
 
 from __future__ import annotations
 
-import os
-import shutil
 import socket
 import ssl
 import subprocess
 import time
-from pathlib import Path
 
 import pytest
 import trustme
 from aiohttp import web
 from fixtures.clients import free_port, openai_client
+from fixtures.debian_packages import system_command
+from fixtures.echo_upstream import echo_app, post_through
 
 from llm_proxy.egress import EgressRules
-from llm_proxy.http_client import UpstreamConnectError, Upstreams
+from llm_proxy.http_client import UpstreamConnectError
 from mock_model.app import create_app as create_mock_app
 from mock_model.settings import MockSettings
 
-ROOT = Path(__file__).resolve().parents[2]
-SETUP = ROOT / "scripts" / "ci" / "setup-tinyproxy.sh"
 HOST = socket.gethostname()
-
-
-def tinyproxy_binary() -> str:
-    found = shutil.which("tinyproxy")
-    if found is None and os.geteuid() == 0:
-        subprocess.run(["bash", str(SETUP)], check=False, timeout=600)
-        found = shutil.which("tinyproxy")
-    if found is None:
-        pytest.fail("tinyproxy is not installed: run scripts/ci/setup-tinyproxy.sh as root (.ci/run does)")
-    return found
 
 
 @pytest.fixture(scope="module")
 def tinyproxy(tmp_path_factory):
     """A tinyproxy that takes `egress-user` / `pass-word`; yields its port, and its log afterwards."""
-    binary = tinyproxy_binary()
+    binary = system_command("tinyproxy", "setup-tinyproxy.sh")
     try:
         socket.getaddrinfo(HOST, None)
     except socket.gaierror:
@@ -82,46 +69,21 @@ async def tls_server(aiohttp_server, ca, app: web.Application):
     return await aiohttp_server(app, host="127.0.0.1", ssl=server_ctx)
 
 
-def echo_app() -> web.Application:
-    async def echo(request: web.Request) -> web.Response:
-        return web.Response(body=await request.read())
-
-    app = web.Application()
-    app.router.add_post("/v1/echo", echo)
-    return app
-
-
-async def post(pool: Upstreams, url: str) -> tuple[int, bytes]:
-    origin, path = pool.target(url)
-    response = await origin.request("POST", path, {"Content-Type": "application/json"}, b'{"q": 1}', 5.0)
-    data = await response.read()
-    response.release()
-    return response.status, data
-
-
 async def test_https_through_tinyproxy_connect_with_basic_auth(tinyproxy, ca, aiohttp_server):
     port, log = tinyproxy
     upstream = await tls_server(aiohttp_server, ca, echo_app())
     trusting = ssl.create_default_context()
     ca.configure_trust(trusting)
-    pool = Upstreams(
-        trusting, egress=EgressRules.from_environ({"HTTPS_PROXY": f"egress-user:pass-word@127.0.0.1:{port}"})
-    )
-    try:
-        assert await post(pool, f"https://{HOST}:{upstream.port}/v1/echo") == (200, b'{"q": 1}')
-    finally:
-        await pool.close()
+    rules = EgressRules.from_environ({"HTTPS_PROXY": f"egress-user:pass-word@127.0.0.1:{port}"})
+    assert await post_through(rules, f"https://{HOST}:{upstream.port}/v1/echo", trusting) == (200, b'{"q": 1}')
     assert f'Established connection to host "{HOST}"' in log.read_text()
 
 
 async def test_http_through_tinyproxy_with_absolute_urls(tinyproxy, aiohttp_server):
     port, log = tinyproxy
     upstream = await aiohttp_server(echo_app(), host="127.0.0.1")
-    pool = Upstreams(egress=EgressRules.from_environ({"HTTP_PROXY": f"http://egress-user:pass-word@127.0.0.1:{port}"}))
-    try:
-        assert await post(pool, f"http://{HOST}:{upstream.port}/v1/echo") == (200, b'{"q": 1}')
-    finally:
-        await pool.close()
+    rules = EgressRules.from_environ({"HTTP_PROXY": f"http://egress-user:pass-word@127.0.0.1:{port}"})
+    assert await post_through(rules, f"http://{HOST}:{upstream.port}/v1/echo") == (200, b'{"q": 1}')
     assert f"POST http://{HOST}:{upstream.port}/v1/echo" in log.read_text()
 
 
@@ -129,13 +91,9 @@ async def test_tinyproxy_refusing_the_credentials_is_a_connect_error_with_its_st
     port, _ = tinyproxy
     upstream = await tls_server(aiohttp_server, ca, echo_app())
     rules = EgressRules.from_environ({"HTTPS_PROXY": f"http://egress-user:not-it@127.0.0.1:{port}"})
-    pool = Upstreams(egress=rules)
-    try:
-        # tinyproxy answers 407 without credentials and 401 with wrong ones; either is passed on.
-        with pytest.raises(UpstreamConnectError, match="egress proxy refused the tunnel: 40[17]") as refused:
-            await post(pool, f"https://{HOST}:{upstream.port}/v1/echo")
-    finally:
-        await pool.close()
+    # tinyproxy answers 407 without credentials and 401 with wrong ones; either is passed on.
+    with pytest.raises(UpstreamConnectError, match="egress proxy refused the tunnel: 40[17]") as refused:
+        await post_through(rules, f"https://{HOST}:{upstream.port}/v1/echo")
     assert "not-it" not in str(refused.value) and str(port) not in str(refused.value)
 
 
