@@ -190,6 +190,23 @@ def test_a_proxy_url_that_is_not_http_stops_the_start_without_showing_its_passwo
 
 
 @pytest.mark.unit
+@pytest.mark.parametrize(
+    "value",
+    [
+        "socks5://u:hunter2-secret@egress:1080",
+        "http://u:hunter2-secret@egress:port",
+        "http://u:hunter2-secret@:3128",
+        "https://u:hunter2-secret@egress:3128",
+        "http://u:hunter2-secret@egress:3128/path",
+    ],
+)
+def test_a_malformed_proxy_url_is_refused_naming_the_variable_not_the_value(value):
+    with pytest.raises(ValueError) as refused:
+        EgressRules.from_environ({"HTTPS_PROXY": value})
+    assert "HTTPS_PROXY" in str(refused.value) and "hunter2" not in str(refused.value)
+
+
+@pytest.mark.unit
 def test_lower_case_names_win_and_credentials_become_basic_auth():
     rules = EgressRules.from_environ(
         {"https_proxy": "http://u:p%3Aw@lower:3128", "HTTPS_PROXY": "http://upper:3128", "HTTP_PROXY": "plain:8080"}

@@ -10,6 +10,7 @@ import ssl
 import subprocess
 import time
 
+import openai
 import pytest
 import trustme
 from aiohttp import web
@@ -118,3 +119,34 @@ async def test_an_sdk_chat_reaches_a_tls_backend_through_tinyproxy(
         streamed = "".join([c.choices[0].delta.content or "" async for c in stream if c.choices])
     assert "7 January 1998" in (answer.choices[0].message.content or "")
     assert "7 January 1998" in streamed
+
+
+async def test_the_proxy_process_under_uvloop_answers_through_tinyproxy(
+    tinyproxy, ca, aiohttp_server, proxy_processes, tmp_path
+):
+    """As a pod runs it: the console script (uvloop), its settings and egress from the environment."""
+    port, _ = tinyproxy
+    mock = await tls_server(aiohttp_server, ca, create_mock_app(MockSettings()))
+    ca.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
+    routes = tmp_path / "routes.yaml"
+    routes.write_text(
+        f"backends:\n  mock: {{base_url: 'https://{HOST}:{mock.port}/v1'}}\n"
+        "models:\n  - {name: mock-gpt-model-0701, group: mock, backend: mock}\n"
+    )
+    (proxy,) = proxy_processes(
+        1,
+        {
+            "LLM_PROXY_ROUTES": str(routes),
+            "LLM_PROXY_ALLOW_ANONYMOUS": "true",
+            "SSL_CERT_FILE": str(tmp_path / "ca.pem"),
+            "HTTPS_PROXY": f"http://egress-user:pass-word@127.0.0.1:{port}",
+            "NO_PROXY": "",
+        },
+    )
+    question = [{"role": "user", "content": "When is his birthday ?"}]
+    async with openai.AsyncOpenAI(base_url=proxy.url + "/v1", api_key="x", max_retries=0) as client:
+        answer = await client.chat.completions.create(model="mock-gpt-model-0701", messages=question)
+    assert "7 January 1998" in (answer.choices[0].message.content or "")
+    log = proxy.log()
+    assert f"upstream traffic: https via 127.0.0.1:{port}" in log
+    assert "pass-word" not in log

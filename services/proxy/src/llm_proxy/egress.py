@@ -58,16 +58,21 @@ class EgressProxy:
 
     @classmethod
     def from_url(cls, value: str, variable: str) -> EgressProxy:
-        url = URL(value if "://" in value else f"http://{value}")
+        # Errors name the variable, never the value: it may carry a password.
+        problem = f"{variable}: an egress proxy must be http://[user:password@]host[:port]"
+        try:
+            url = URL(value if "://" in value else f"http://{value}")
+            port = url.port or 80
+        except (ValueError, TypeError):
+            raise ValueError(problem) from None
         if url.scheme != "http" or not url.raw_host or url.path not in ("", "/"):
-            # Named without the value: it may carry a password.
-            raise ValueError(f"{variable}: an egress proxy must be http://[user:password@]host[:port]")
+            raise ValueError(problem)
         authorization = password = None
         if url.raw_user is not None:
             password = unquote(url.raw_password or "")
             pair = f"{unquote(url.raw_user)}:{password}"
             authorization = "Basic " + base64.b64encode(pair.encode()).decode("ascii")
-        return cls(url.raw_host, url.port or 80, authorization, password or None)
+        return cls(url.raw_host, port, authorization, password or None)
 
     def header_lines(self) -> bytes:
         if self.authorization is None:
