@@ -8,20 +8,23 @@ import time
 import aiohttp
 
 
-async def _load(base: str, seconds: int, service, concurrency: int = 8) -> dict:
+async def _load(base: str, seconds: int, service, key: str, concurrency: int = 8) -> dict:
     url = base + "/v1/chat/completions"
     body = {"model": "mock-gpt-model-0701", "messages": [{"role": "user", "content": "When is his birthday ?"}]}
     samples: list[tuple[float, float]] = []
-    done = 0
+    done = errors = 0
     start = time.monotonic()
     end = start + seconds
 
     async def worker(session):
-        nonlocal done
+        nonlocal done, errors
         while time.monotonic() < end:
-            async with session.post(url, json=body) as resp:
+            async with session.post(url, json=body, headers={"Authorization": f"Bearer {key}"}) as resp:
                 await resp.read()
-                done += 1
+                if resp.status == 200:
+                    done += 1
+                else:  # an answer that is not one is not load: counted apart, never as throughput
+                    errors += 1
 
     async def sampler():
         while time.monotonic() < end:
@@ -40,6 +43,7 @@ async def _load(base: str, seconds: int, service, concurrency: int = 8) -> dict:
     return {
         "seconds": seconds,
         "rps": done / seconds,
+        "errors": errors,
         "rss_start_mib": samples[0][1] if samples else 0,
         "rss_end_mib": samples[-1][1] if samples else 0,
         "slope_mib_per_10min": slope * 600,
@@ -47,5 +51,5 @@ async def _load(base: str, seconds: int, service, concurrency: int = 8) -> dict:
     }
 
 
-def soak(base: str, seconds: int, service) -> dict:
-    return asyncio.run(_load(base, seconds, service))
+def soak(base: str, seconds: int, service, key: str) -> dict:
+    return asyncio.run(_load(base, seconds, service, key))

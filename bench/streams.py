@@ -51,12 +51,13 @@ class _Stream(asyncio.Protocol):
             self.done.set_result(None)
 
 
-async def _run(base: str, n: int, chunks: int, pace_ms: int) -> dict:
+async def _run(base: str, n: int, chunks: int, pace_ms: int, key: str) -> dict:
     url = urlsplit(base)
     body = b'{"model": "mock-gpt-model-0701", "stream": true, "messages": [{"role": "user", "content": "hi"}]}'
     request = (
         f"POST /v1/chat/completions HTTP/1.1\r\nHost: {url.netloc}\r\nContent-Type: application/json\r\n"
         f"X-Mock-Response-Tokens: {chunks}\r\nX-Mock-Token-Delay-Ms: {pace_ms}\r\n"
+        f"Authorization: Bearer {key}\r\n"  # the proxy requires a client key; the mock ignores it
         f"Connection: close\r\nContent-Length: {len(body)}\r\n\r\n"
     ).encode() + body
     loop = asyncio.get_running_loop()
@@ -80,25 +81,32 @@ async def _run(base: str, n: int, chunks: int, pace_ms: int) -> dict:
     }
 
 
-def _go(base: str, n: int, chunks: int, pace_ms: int) -> dict:
+def _go(base: str, n: int, chunks: int, pace_ms: int, key: str) -> dict:
     try:
         import uvloop
 
-        return uvloop.run(_run(base, n, chunks, pace_ms))
+        return uvloop.run(_run(base, n, chunks, pace_ms, key))
     except ImportError:
-        return asyncio.run(_run(base, n, chunks, pace_ms))
+        return asyncio.run(_run(base, n, chunks, pace_ms, key))
 
 
 def run_streams(
-    direct: str, proxy: str, n: int, proxy_service, chunks: int = 40, pace_ms: int = 100, repeats: int = 3
+    direct: str,
+    proxy: str,
+    n: int,
+    proxy_service,
+    key: str,
+    chunks: int = 40,
+    pace_ms: int = 100,
+    repeats: int = 3,
 ) -> dict:
     """Direct and proxied rounds alternate after a discarded warm-up; each figure is the median round."""
     result: dict = {"streams": n, "chunks": chunks, "pace_ms": pace_ms, "repeats": repeats}
-    _go(proxy, n, 5, pace_ms)  # warm-up: every stream's upstream connection opened, first collections
+    _go(proxy, n, 5, pace_ms, key)  # warm-up: every stream's upstream connection opened, first collections
     rounds: dict[str, list[dict]] = {"direct": [], "proxy": []}
     for _ in range(repeats):
         for target, base in (("direct", direct), ("proxy", proxy)):
-            rounds[target].append(_go(base, n, chunks, pace_ms))
+            rounds[target].append(_go(base, n, chunks, pace_ms, key))
     for target, runs in rounds.items():
         result[target] = {key: statistics.median(r[key] for r in runs) for key in runs[0]}
         result[target]["stalled"] = max(r["stalled"] for r in runs)

@@ -3,16 +3,19 @@ the events that end a broken stream, and upstream connection reuse for streams."
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import aiohttp
 import pytest
 from aiohttp import web
+from aiohttp.client_exceptions import ClientConnectionResetError
 from fixtures.openapi import ERROR, RESPONSE_EVENTS, assert_conforms, parse_sse
 from fixtures.proxy_servers import one_model_routes
 
+from llm_proxy.http_client import Upstreams
 from llm_proxy.responses_stream import ResponsesScanner
-from llm_proxy.streaming import SseScanner, StreamBroken
+from llm_proxy.streaming import SseScanner, StreamBroken, StreamOutcome, UpstreamStream
 
 CHUNK = b'data: {"choices": [{"delta": {"content": "hi"}}], "model": "m-1"}\n\n'
 
@@ -164,3 +167,59 @@ def test_the_chat_failure_event_is_an_openai_error_chunk():
     error = json.loads(event.data)
     assert error["error"]["code"] == "upstream_stream_stalled" and "req-3" in error["error"]["message"]
     assert_conforms(ERROR, error)
+
+
+class ClosingAfterFirstWrite(web.StreamResponse):
+    """aiohttp's StreamResponse once the client's transport is closing (its EOF seen, connection_lost
+    not yet delivered, so the handler is not cancelled yet): every later write raises."""
+
+    def __init__(self) -> None:
+        super().__init__(headers={"Content-Type": "text/event-stream"})
+        self.writes = 0
+
+    async def write(self, data) -> None:
+        self.writes += 1
+        if self.writes > 1:
+            raise ClientConnectionResetError("Cannot write to closing transport")
+        await super().write(data)
+
+
+async def test_a_client_whose_connection_is_closing_ends_the_relay_as_client_gone(aiohttp_server, http):
+    """Seen in the bench as a 500 with a traceback: the client hung up between two writes. It is
+    the client's doing, not the upstream's (no `cut`), and no error."""
+
+    async def events(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        for _ in range(50):
+            await response.write(CHUNK)
+            await asyncio.sleep(0.005)
+        await response.write(b"data: [DONE]\n\n")
+        return response
+
+    upstream_app = web.Application()
+    upstream_app.router.add_post("/v1/chat/completions", events)
+    upstream = await aiohttp_server(upstream_app)
+    outcomes: list[StreamOutcome] = []
+
+    async def relay(request: web.Request) -> web.StreamResponse:
+        pool = Upstreams()
+        try:
+            origin, path = pool.target(str(upstream.make_url("/v1/chat/completions")))
+            stream = UpstreamStream(await origin.request("POST", path, {}, b"{}", 5.0), SseScanner())
+            await stream.open(5.0)
+            out = ClosingAfterFirstWrite()
+            loop = asyncio.get_running_loop()
+            outcomes.append(await stream.relay(request, out, idle=5.0, deadline=loop.time() + 30, request_id="r"))
+            return out
+        finally:
+            await pool.close()
+
+    app = web.Application()
+    app.router.add_get("/relay", relay)
+    server = await aiohttp_server(app)
+    async with http.get(server.make_url("/relay")) as resp:
+        await resp.read()
+        assert resp.status == 200  # the handler ended normally: no 500
+    assert outcomes[0].broken == "client_gone"
+    assert outcomes[0].first_byte_at is not None

@@ -43,6 +43,11 @@ class StreamBroken(Exception):
 
 
 @dataclass
+class ClientGone(Exception):
+    """The client closed its connection while its answer was being written (not the upstream's fault)."""
+
+
+@dataclass
 class SseScanner:
     """Splits a byte stream into complete SSE events and checks each one.
 
@@ -156,7 +161,9 @@ class StreamOutcome:
 
     first_byte_at: float | None = None  # time.perf_counter()
     usage: dict[str, Any] | None = None
-    broken: str | None = None  # StreamBroken.kind (or upstream_error for an upstream's own failure event)
+    # StreamBroken.kind, upstream_error (an upstream's own failure event), client_stalled (it stopped
+    # reading for `idle`) or client_gone (it closed the connection)
+    broken: str | None = None
 
 
 class UpstreamStream:
@@ -219,6 +226,9 @@ class UpstreamStream:
             if request.transport is not None:
                 request.transport.abort()  # its buffer will never drain: closing would wait for it
             return outcome
+        except (ClientGone, ConnectionResetError):  # every write here is to the client
+            outcome.broken = "client_gone"
+            return outcome
         finally:
             # Read to its end, the upstream connection serves the next request; otherwise it is dropped.
             self.response.release()
@@ -235,7 +245,10 @@ class UpstreamStream:
                         break
                     forward = scanner.feed(chunk)
                     if forward:
-                        await out.write(forward)
+                        try:
+                            await out.write(forward)
+                        except ConnectionResetError:  # told apart from the upstream's errors below
+                            raise ClientGone from None
                     timer.reschedule(min(loop.time() + idle, deadline))
         except TimeoutError:
             raise StreamBroken(
