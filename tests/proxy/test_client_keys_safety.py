@@ -5,18 +5,15 @@ for; reload errors name where, never what; keys are matched as sent."""
 import asyncio
 import json
 import logging
-import sys
-from pathlib import Path
 
 import pytest
-from fixtures.clients import free_port
+from fixtures.proxy_processes import spawn_proxy
 
 from llm_proxy.app import create_app
 from llm_proxy.client_keys import load_client_keys
 from llm_proxy.settings import ProxySettings
 from llm_proxy.state import CLIENT_KEYS, ROUTES
 
-BIN = Path(sys.executable).parent
 CHAT = {"model": "mock-gpt-model-0701", "messages": [{"role": "user", "content": "hi"}]}
 GOOD = "keys:\n  - {key: good-key-123, name: good}\n"
 
@@ -135,24 +132,8 @@ def test_no_keys_and_no_anonymous_access_is_no_app(tmp_path):
     assert not create_app(ProxySettings(allow_anonymous=True))[CLIENT_KEYS].current.enabled
 
 
-async def run_proxy(*args: str, env: dict[str, str] | None = None) -> tuple[asyncio.subprocess.Process, int]:
-    port = free_port()
-    proc = await asyncio.create_subprocess_exec(
-        str(BIN / "llm-proxy"),
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        *args,
-        env={"PATH": "/usr/bin:/bin", "LLM_PROXY_DRAIN_DELAY": "0", **(env or {})},
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
-    return proc, port
-
-
 async def test_the_proxy_refuses_to_start_without_keys_and_says_how_to_configure_them():
-    proc, _ = await run_proxy()
+    proc, _ = await spawn_proxy()
     out, _ = await asyncio.wait_for(proc.communicate(), 60)
     assert proc.returncode == 2
     text = out.decode()
@@ -161,7 +142,7 @@ async def test_the_proxy_refuses_to_start_without_keys_and_says_how_to_configure
 
 @pytest.mark.parametrize("args, env", [(["--allow-anonymous"], {}), ([], {"LLM_PROXY_ALLOW_ANONYMOUS": "true"})])
 async def test_anonymous_access_asked_for_explicitly_starts_and_says_so(http, args, env):
-    proc, port = await run_proxy(*args, env=env)
+    proc, port = await spawn_proxy(*args, env=env)
     try:
         for _ in range(300):
             try:

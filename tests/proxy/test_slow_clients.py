@@ -5,14 +5,11 @@ time, a body a byte at a time, an idle kept-alive connection, and one connection
 import asyncio
 import json
 import socket
-import sys
-from pathlib import Path
 
 import pytest
 from aiohttp import web
-from fixtures.clients import free_port
+from fixtures.proxy_processes import spawn_proxy
 
-BIN = Path(sys.executable).parent
 SHORT = {
     "LLM_PROXY_HEADER_TIMEOUT": "0.5",
     "LLM_PROXY_BODY_TIMEOUT": "0.5",
@@ -22,17 +19,8 @@ WAIT = 15  # seconds a test waits for the proxy to act, far beyond its limits
 
 
 async def start_proxy(env: dict[str, str]):
-    port = free_port()
-    proc = await asyncio.create_subprocess_exec(
-        str(BIN / "llm-proxy"),
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--allow-anonymous",
-        env={"PATH": "/usr/bin:/bin", "LLM_PROXY_DRAIN_DELAY": "0", "LLM_PROXY_LOG_REQUESTS": "false", **env},
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL,
+    proc, port = await spawn_proxy(
+        "--allow-anonymous", env={"LLM_PROXY_LOG_REQUESTS": "false", **env}, output=asyncio.subprocess.DEVNULL
     )
     for _ in range(300):
         try:

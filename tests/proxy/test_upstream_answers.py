@@ -9,16 +9,11 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 from fixtures.clients import free_port
+from fixtures.proxy_servers import chat_answer
 
 QUESTION = [{"role": "user", "content": "hi"}]
 BACKEND_KEY = "sk-backend-key-0123456789"
-OK = {
-    "id": "chatcmpl-1",
-    "object": "chat.completion",
-    "created": 1,
-    "model": "m",
-    "choices": [{"index": 0, "message": {"role": "assistant", "content": "ok"}, "finish_reason": "stop"}],
-}
+OK = chat_answer(answer_id="chatcmpl-1")
 
 
 async def upstream_answering(aiohttp_server, answer):

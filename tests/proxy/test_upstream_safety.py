@@ -10,18 +10,11 @@ import aiohttp
 import pytest
 from aiohttp import web
 from fixtures.mock_servers import mock_base_url
-from fixtures.proxy_servers import one_model_routes, proxy_routes
+from fixtures.proxy_servers import chat_answer, one_model_routes, proxy_routes
 
 QUESTION = [{"role": "user", "content": "hi"}]
 CHAT = {"model": "m", "messages": QUESTION}
-OK = {
-    "id": "chatcmpl-1",
-    "object": "chat.completion",
-    "created": 1,
-    "model": "m",
-    "choices": [{"index": 0, "message": {"role": "assistant", "content": "ok"}, "finish_reason": "stop"}],
-    "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
-}
+OK = chat_answer(answer_id="chatcmpl-1", usage={"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2})
 
 
 async def scripted_upstream(chat_upstream, script: list[str]):
